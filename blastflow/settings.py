@@ -1,0 +1,71 @@
+"""Run-time settings from `BLASTFLOW_*` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "default_data_dir", "get_settings", "quiet_azure_sdk_loggers"]
+
+_AZURE_LOGGERS = ("azure", "azure.core.pipeline.policies.http_logging_policy", "azure.identity", "urllib3")
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "blastflow"
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with the embedded defaults for one machine."""
+
+    model_config = SettingsConfigDict(env_prefix="BLASTFLOW_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    # sqlite:///path, an Azure Table connection string, or UseDevelopmentStorage=true.
+    store_url: SecretStr | None = None
+    # Name of a Prefect Secret block holding the Table connection string.
+    table_secret_block: str | None = None
+    # Name of a prefect-azure AzureBlobStorageCredentials block (one block per storage account).
+    azure_credentials_block: str | None = None
+    azure_sdk_logging: bool = False  # HTTP request/response dumps off unless asked for
+    backend: str = "local"
+    max_parallel_batches: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    batch_retries: int = Field(default=3, ge=0)  # like a Kubernetes Job's backoffLimit
+    wait_for_pods_timeout_s: float = Field(default=1800, gt=0)
+    run_timeout_s: float = Field(default=24 * 3600, gt=0)
+    poll_interval_s: float = Field(default=2.0, gt=0)
+    pod_log_attempts: int = Field(default=3, ge=1)
+    pod_log_retry_delay_s: float = Field(default=60.0, ge=0)
+    log_flush_interval_s: float = Field(default=1.0, gt=0)
+    state_debounce_s: float = Field(default=5.0, ge=0)
+    quiet_threshold_s: float = Field(default=900.0, gt=0)  # reconcile: a live job silent this long is lost
+    prefect_ui_url: str | None = None
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "jobs"
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.jobs_dir / job_id
+
+    @property
+    def default_store_url(self) -> str:
+        return f"sqlite:///{self.data_dir / 'blastflow.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    settings = Settings()
+    quiet_azure_sdk_loggers(verbose=settings.azure_sdk_logging)
+    return settings
+
+
+def quiet_azure_sdk_loggers(*, verbose: bool = False) -> None:
+    """Azure SDK INFO logs dump every HTTP request and response: keep them at WARNING."""
+    for name in _AZURE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
