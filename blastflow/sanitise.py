@@ -41,12 +41,12 @@ _SAS_BARE = re.compile(r"(?i)(?<![\w-])(sig|signature|se?c?ret)=(?!\*\*\*)([^&\s
 _BEARER = re.compile(r"(?i)\b(bearer|basic)(\s+)(?!\*\*\*)[A-Za-z0-9\-._~+/]+=*")
 _AUTH_HEADER = re.compile(
     r"(?i)(['\"]?\b(?:authorization|x-ms-authorization|proxy-authorization|api-key|x-api-key|ocp-apim-subscription-key)"
-    r"['\"]?\s*[:=]\s*['\"]?)(?!\*\*\*)[^'\"\n,}]+"
+    r"['\"]?\s*+[:=]\s*+['\"]?+)(?!\*\*\*)[^'\"\n,}]+"
 )
 # password=…, token: …, client_secret="…" and friends.
 _KEY_VALUE = re.compile(
     r"(?i)(\b(?:[a-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key"
-    r"|account[_-]?key|credential|auth[_-]?code))['\"]?\s*[=:]\s*)"
+    r"|account[_-]?key|credential|auth[_-]?code))['\"]?\s*+[=:]\s*+)"
     r"(?!\*\*\*)(\"[^\"\n]*\"|'[^'\n]*'|[^\s;&,'\"}]+)"
 )
 _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]+:)(?!\*\*\*@)[^\s/@]+@")
