@@ -9,6 +9,7 @@
     │   └── JobNotFound       no row for that job id
     └── BackendError          a backend command or API failed
         ├── SubmitError       submit failed (code tells whether the child started)
+        ├── TimedOut          a wait ran past its limit
         └── TransientBackendError  worth retrying (timeouts, 5xx, throttling)
 """
 
@@ -24,6 +25,7 @@ __all__ = [
     "StoreLimitError",
     "StoreUnavailable",
     "SubmitError",
+    "TimedOut",
     "TransientBackendError",
 ]
 
@@ -82,3 +84,9 @@ class SubmitError(BackendError):
 
 class TransientBackendError(BackendError):
     code = "backend_transient"
+
+
+class TimedOut(BackendError):
+    """A wait ran past its limit (pods never started, or the run took too long)."""
+
+    code = "timed_out"

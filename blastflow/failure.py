@@ -1,0 +1,63 @@
+"""From an exception or a child's output to the job's failure: phase, error text, code.
+
+The error recorded on the job is the authoritative one (fix D of the notes):
+the exception that stopped the run, or the child's own error line, never a
+later benign log line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from blastflow.errors import BlastflowError, InputError, SubmitError, TimedOut
+from blastflow.merge import JobUpdate, StepUpdate
+from blastflow.model import Phase, StepName, StepStatus
+from blastflow.sanitise import sanitise
+
+__all__ = ["child_error_text", "failure_update"]
+
+_ERROR_LINE = re.compile(r"\b(ERROR|CRITICAL|FATAL|Error|Exception|Traceback|error:|failed)\b")
+
+
+def failure_update(exc: BaseException, step: StepName | None = None, *, source: str = "flow") -> JobUpdate:
+    """The update that records `exc` as the reason the job failed.
+
+    Example:
+        >>> u = failure_update(SubmitError("exit 8: cluster error", child_started=True), StepName.SUBMIT)
+        >>> u.phase.value, u.error_code, u.steps[StepName.SUBMIT].status.value
+        ('submit_failed', 'submit_failed', 'failed')
+        >>> failure_update(AttributeError("module 'x' has no attribute '_tail_text'")).error
+        "AttributeError: module 'x' has no attribute '_tail_text'"
+    """
+    if isinstance(exc, SubmitError):
+        phase = Phase.SUBMIT_FAILED
+    elif isinstance(exc, TimedOut):
+        phase = Phase.TIMED_OUT
+    else:
+        phase = Phase.FAILED
+    if isinstance(exc, BlastflowError):
+        text, code = str(exc), exc.code
+    else:
+        text, code = f"{type(exc).__name__}: {exc}", type(exc).__name__
+    if isinstance(exc, InputError):
+        text = f"Invalid input: {text}"
+    text = sanitise(text)
+    steps = {step: StepUpdate(status=StepStatus.FAILED, error=text, source=source)} if step is not None else {}
+    return JobUpdate(phase=phase, error=text, error_code=code, steps=steps, source=source)
+
+
+def child_error_text(command: str, returncode: int, stderr_tail: Sequence[str], stdout_tail: Sequence[str]) -> str:
+    """Say why a child CLI failed: its exit code and its own most telling line.
+
+    Example:
+        >>> child_error_text("elastic-blast submit", 8, ["WARNING: slow", "ERROR: quota exceeded"], ["done"])
+        'elastic-blast submit exited with code 8: ERROR: quota exceeded'
+    """
+    head = f"{command} exited with code {returncode}"
+    for tail in (stderr_tail, stdout_tail):
+        for line in reversed(tail):
+            if _ERROR_LINE.search(line):
+                return f"{head}: {line.strip()}"
+    last = next((line.strip() for line in reversed(list(stderr_tail)) if line.strip()), "")
+    return f"{head}: {last}" if last else f"{head} (it printed no error)"

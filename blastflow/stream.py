@@ -1,0 +1,145 @@
+"""Run a child CLI and hand each line of its output over as it is printed.
+
+Fix B of the hardening notes: the child gets `PYTHONUNBUFFERED=1`, stdout and
+stderr are drained concurrently by two threads (a full stderr pipe would
+deadlock a stdout-only reader; `communicate()` would hold every line to the
+end), and every line is sanitised once before anything sees it (fix C). No shell.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from blastflow.errors import SubmitError
+from blastflow.sanitise import sanitise
+
+__all__ = ["MAX_LINE_CHARS", "StreamResult", "child_env", "stream_child"]
+
+MAX_LINE_CHARS = 16_000  # a longer line is cut (with a note): one log entity must stay far below Table limits
+_EOF = object()
+
+
+@dataclass(frozen=True, slots=True)
+class StreamResult:
+    returncode: int
+    lines: int
+    timed_out: bool = False
+
+
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The child's environment: ours, the backend's extras, and unbuffered Python output."""
+    env = dict(os.environ)
+    env.update(extra or {})
+    env["PYTHONUNBUFFERED"] = "1"  # fix B: line-by-line flush even when stdout is a pipe
+    return env
+
+
+def stream_child(
+    argv: Sequence[str],
+    on_line: Callable[[str, str], None],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout_s: float | None = None,
+    on_tick: Callable[[], None] | None = None,
+    tick_s: float = 0.25,
+) -> StreamResult:
+    """Run `argv` and call `on_line(stream, line)` for every output line, in this thread.
+
+    Args:
+        argv: the command as an argument list (never a shell string).
+        on_line: called with ("stdout" | "stderr", sanitised line without newline).
+        env: extra environment variables for the child.
+        cwd: working directory of the child.
+        timeout_s: kill the child after this long; the result says `timed_out`.
+        on_tick: called at least every `tick_s` while waiting, so sinks can flush on time.
+        tick_s: the tick interval.
+
+    Returns:
+        The exit code and number of lines.
+
+    Raises:
+        SubmitError: the child could not be started (`child_started=False`: safe to retry).
+
+    Example:
+        >>> import sys
+        >>> seen = []
+        >>> stream_child([sys.executable, "-c", "print('hi')"], lambda s, l: seen.append((s, l))).returncode
+        0
+        >>> seen
+        [('stdout', 'hi')]
+    """
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=child_env(env),
+            cwd=cwd,
+        )
+    except OSError as exc:
+        raise SubmitError(
+            f"could not start {Path(argv[0]).name!r}: {exc.strerror or exc}. "
+            "Check that it is installed and on PATH.",
+            child_started=False,
+            code="submit_not_started",
+        ) from exc
+
+    lines: queue.Queue[tuple[str, object]] = queue.Queue()
+    readers = [
+        threading.Thread(target=_drain, args=(proc.stdout, "stdout", lines), daemon=True),
+        threading.Thread(target=_drain, args=(proc.stderr, "stderr", lines), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+
+    deadline = time.monotonic() + timeout_s if timeout_s else None
+    open_streams, count, timed_out = 2, 0, False
+    next_tick = time.monotonic() + tick_s
+    try:
+        while open_streams:
+            wait = max(0.0, next_tick - time.monotonic())
+            try:
+                stream, item = lines.get(timeout=wait)
+            except queue.Empty:
+                stream, item = "", None
+            if item is _EOF:
+                open_streams -= 1
+            elif isinstance(item, str):
+                count += 1
+                on_line(stream, item)
+            now = time.monotonic()
+            if now >= next_tick:
+                next_tick = now + tick_s
+                if on_tick is not None:
+                    on_tick()
+            if deadline is not None and now > deadline and proc.poll() is None:
+                timed_out = True
+                proc.kill()
+        returncode = proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return StreamResult(returncode=returncode, lines=count, timed_out=timed_out)
+
+
+def _drain(pipe: IO[bytes] | None, name: str, sink: queue.Queue[tuple[str, object]]) -> None:
+    assert pipe is not None
+    with pipe:
+        for raw in iter(pipe.readline, b""):
+            # Sanitise before cutting, so a cut can never leave half a secret unmasked.
+            text = sanitise(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+            if len(text) > MAX_LINE_CHARS:
+                text = f"{text[:MAX_LINE_CHARS]} … [line cut: {len(text):,} characters]"
+            sink.put((name, text))
+    sink.put((name, _EOF))
