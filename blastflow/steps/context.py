@@ -1,0 +1,48 @@
+"""What every step needs: the job, its store, its backend, settings and a logger."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from blastflow.backends.base import Backend
+from blastflow.joblog import StepLog
+from blastflow.merge import JobUpdate
+from blastflow.model import JobRecord, StepName
+from blastflow.settings import Settings
+from blastflow.store.base import StateStore
+
+__all__ = ["StepContext"]
+
+
+@dataclass
+class StepContext:
+    job_id: str
+    store: StateStore
+    backend: Backend
+    settings: Settings
+    logger: logging.Logger | logging.LoggerAdapter = field(default_factory=lambda: logging.getLogger("blastflow"))
+    sleep: Callable[[float], None] = time.sleep  # polls sleep in short slices through this
+    clock: Callable[[], float] = time.monotonic
+
+    def write(self, update: JobUpdate) -> JobRecord:
+        """Every state change of a step goes through the store's merge."""
+        return self.store.update(self.job_id, update)
+
+    def log(self, step: StepName) -> StepLog:
+        return StepLog(
+            self.store,
+            self.job_id,
+            step,
+            logger=self.logger,
+            flush_interval_s=self.settings.log_flush_interval_s,
+            row_interval_s=self.settings.state_debounce_s,
+        )
+
+    def pause(self, seconds: float) -> None:
+        """Sleep in slices of at most a second, so task timeouts and cancellation can act."""
+        end = self.clock() + seconds
+        while (left := end - self.clock()) > 0:
+            self.sleep(min(left, 1.0))

@@ -1,0 +1,96 @@
+"""Finalize: merge batch results, keep pod log tails, and close the job as completed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from blastflow.backends.base import PreparedRun
+from blastflow.hits import Hit
+from blastflow.joblog import StepLog
+from blastflow.merge import JobUpdate, StepUpdate
+from blastflow.model import Phase, StepName, StepStatus
+from blastflow.results import merge_results
+from blastflow.sanitise import sanitise
+from blastflow.steps.context import StepContext
+from blastflow.summary import summary_markdown
+
+__all__ = ["POD_LOGS_CAPTURED", "POD_LOGS_UNAVAILABLE", "FinalizeResult", "capture_pod_logs", "finalize"]
+
+POD_LOGS_CAPTURED = "captured"
+POD_LOGS_UNAVAILABLE = "unavailable"
+
+
+@dataclass
+class FinalizeResult:
+    results_dir: Path
+    hits_path: Path
+    archive_path: Path | None
+    hits: list[Hit] = field(default_factory=list)
+    pod_logs: str = POD_LOGS_UNAVAILABLE
+    summary: str = ""
+
+
+def finalize(ctx: StepContext, run: PreparedRun) -> FinalizeResult:
+    """Collect results and pod logs, then mark the job completed."""
+    log = ctx.log(StepName.FINALIZE)
+    results_dir = run.workdir / "results"
+    archives = ctx.backend.fetch_results(run, results_dir / "archives")
+    log.add(f"Fetched {len(archives)} batch result archives")
+    merged = merge_results(archives, results_dir, program=run.program)
+    log.add(f"{len(merged.hits):,} hits for {len({h.query for h in merged.hits}):,} queries")
+    log.add(f"Tabular hits: {merged.hits_path}")
+    if merged.archive_path is not None:
+        log.add(f"BLAST archive (format 11, for blast_formatter): {merged.archive_path}")
+    pod_logs = capture_pod_logs(ctx, run, log)
+    log.close()
+    job = ctx.write(
+        JobUpdate(
+            phase=Phase.COMPLETED,
+            results_location=str(results_dir),
+            pod_logs=pod_logs,
+            steps={
+                StepName.FINALIZE: StepUpdate(
+                    status=StepStatus.COMPLETED,
+                    counters={"hits": len(merged.hits), "batches": len(archives)},
+                    message=f"{len(merged.hits):,} hits",
+                )
+            },
+        )
+    )
+    return FinalizeResult(
+        results_dir=results_dir,
+        hits_path=merged.hits_path,
+        archive_path=merged.archive_path,
+        hits=merged.hits,
+        pod_logs=pod_logs,
+        summary=summary_markdown(job, merged.hits, pod_logs),
+    )
+
+
+def capture_pod_logs(ctx: StepContext, run: PreparedRun, log: StepLog) -> str:
+    """Store each pod's log tail on the run step; retry while none is readable (fix P3).
+
+    Pods often have not flushed their output when the container exits, so an
+    empty answer is retried `pod_log_attempts` times, `pod_log_retry_delay_s`
+    apart, before the job says plainly that the logs are unavailable.
+    """
+    attempts = ctx.settings.pod_log_attempts
+    for attempt in range(1, attempts + 1):
+        tails = {pod: text for pod, text in ctx.backend.pod_logs(run, tail_lines=200).items() if text.strip()}
+        if tails:
+            break
+        if attempt < attempts:
+            delay = ctx.settings.pod_log_retry_delay_s
+            log.add(f"No pod log readable yet (attempt {attempt} of {attempts}); retrying in {delay:.0f} s")
+            ctx.pause(delay)
+    else:
+        log.add(f"Pod logs unavailable: none could be read after {attempts} attempts")
+        return POD_LOGS_UNAVAILABLE
+    run_log = ctx.log(StepName.RUN)
+    for pod, text in sorted(tails.items()):
+        for line in [f"── {pod} ──", *text.splitlines()]:
+            run_log.add(sanitise(line))
+    run_log.close()  # also puts the tail on the run step's row (late backfill, fix N)
+    log.add(f"Pod log tails stored for {len(tails)} pods")
+    return POD_LOGS_CAPTURED

@@ -1,0 +1,56 @@
+"""Poll: batch status counts until the run succeeds or fails, with percent done and an ETA."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from blastflow.backends.base import PreparedRun, RunState, RunStatus
+from blastflow.errors import BackendError, TimedOut
+from blastflow.merge import JobUpdate, StepUpdate
+from blastflow.model import Phase, StepName
+from blastflow.progress import percent_done, progress_line
+from blastflow.steps.context import StepContext
+
+__all__ = ["poll"]
+
+HEARTBEAT_S = 60.0  # write the row at least this often so reconcile can tell a live run from a lost one
+
+
+def poll(
+    ctx: StepContext, run: PreparedRun, on_progress: Callable[[float, str], None] | None = None
+) -> RunStatus:
+    """Return the final SUCCESS status; raise `BackendError` on FAILURE, `TimedOut` past the run limit."""
+    start = ctx.clock()
+    log = ctx.log(StepName.RUN)
+    last_line, last_write = "", start
+    try:
+        while True:
+            status = ctx.backend.status(run)
+            now = ctx.clock()
+            line = progress_line(status.counts, now - start)
+            if line != last_line or now - last_write >= HEARTBEAT_S:
+                if line != last_line:
+                    log.add(line)
+                    if on_progress is not None:
+                        on_progress(percent_done(status.counts), line)
+                last_line, last_write = line, now
+                ctx.write(
+                    JobUpdate(steps={StepName.RUN: StepUpdate(counters=status.counts.as_counters(), message=line)})
+                )
+            if status.state is RunState.SUCCESS:
+                log.add(f"All {status.counts.total} batches succeeded")
+                break
+            if status.state is RunState.FAILURE:
+                raise BackendError(status.message or "the backend reported FAILURE", code="blast_failed")
+            if now - start > ctx.settings.run_timeout_s:
+                raise TimedOut(
+                    f"the BLAST run did not finish within {ctx.settings.run_timeout_s:.0f} s ({line}). "
+                    "Raise BLASTFLOW_RUN_TIMEOUT_S for larger searches."
+                )
+            ctx.pause(ctx.settings.poll_interval_s)
+    finally:
+        log.close()
+    if on_progress is not None:
+        on_progress(100.0, last_line)
+    ctx.write(JobUpdate(phase=Phase.FINALIZING))
+    return status

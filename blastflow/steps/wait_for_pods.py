@@ -1,0 +1,62 @@
+"""Wait for pods: until every batch is running or finished, the backend fails, or a timeout."""
+
+from __future__ import annotations
+
+from blastflow.backends.base import PodCounts, PreparedRun, RunState
+from blastflow.errors import BackendError, TimedOut
+from blastflow.merge import JobUpdate, StepUpdate
+from blastflow.model import Phase, StepName
+from blastflow.steps.context import StepContext
+
+__all__ = ["pods_started", "wait_for_pods"]
+
+STATUS_EVERY_S = 30.0  # the full status call can be slow (a CLI on elastic-blast): ask it less often
+
+
+def pods_started(counts: PodCounts, expected: int) -> bool:
+    """True when no batch is pending any more (each is running or finished).
+
+    Example:
+        >>> pods_started(PodCounts(running=2, succeeded=1), expected=3)
+        True
+        >>> pods_started(PodCounts(running=2), expected=3)  # one pod not even created yet
+        False
+    """
+    return counts.pending == 0 and counts.total >= max(expected, 1)
+
+
+def wait_for_pods(ctx: StepContext, run: PreparedRun) -> PodCounts:
+    """Return the pod counts once every pod has started; raise `TimedOut` or `BackendError`."""
+    timeout_s = ctx.settings.wait_for_pods_timeout_s
+    start = ctx.clock()
+    last: PodCounts | None = None
+    next_status = start + STATUS_EVERY_S
+    with_log = ctx.log(StepName.WAIT_FOR_PODS)
+    try:
+        while True:
+            counts = ctx.backend.pod_counts(run)
+            if counts != last:
+                last = counts
+                text = f"pods: {counts.running} running, {counts.pending} pending, {counts.finished} finished"
+                with_log.add(text)
+                ctx.write(
+                    JobUpdate(steps={StepName.WAIT_FOR_PODS: StepUpdate(counters=counts.as_counters(), message=text)})
+                )
+            if pods_started(counts, len(run.batches)):
+                break
+            now = ctx.clock()
+            if now >= next_status:
+                next_status = now + STATUS_EVERY_S
+                status = ctx.backend.status(run)
+                if status.state is RunState.FAILURE:
+                    raise BackendError(status.message or "the backend reported FAILURE before pods started")
+            if now - start > timeout_s:
+                raise TimedOut(
+                    f"pods did not start within {timeout_s:.0f} s ({counts.pending} of {counts.total or len(run.batches)} "
+                    "still pending). Check cluster capacity and quota, or raise BLASTFLOW_WAIT_FOR_PODS_TIMEOUT_S."
+                )
+            ctx.pause(ctx.settings.poll_interval_s)
+    finally:
+        with_log.close()
+    ctx.write(JobUpdate(phase=Phase.RUNNING, steps={StepName.RUN: StepUpdate(counters=counts.as_counters())}))
+    return counts

@@ -1,0 +1,111 @@
+"""The BLAST search flow: prepare → submit → wait for pods → poll → finalize."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Literal
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from blastflow.backends.base import Program, SearchSpec
+from blastflow.errors import InputError
+from blastflow.failure import failure_update
+from blastflow.merge import JobUpdate
+from blastflow.model import Phase, is_job_id
+from blastflow.version import code_version
+from flows.hooks import on_cancellation, on_crashed, on_failure
+from tasks.context import store
+from tasks.finalize import finalize
+from tasks.poll import poll
+from tasks.prepare import prepare
+from tasks.submit import submit
+from tasks.wait_for_pods import wait_for_pods
+
+__all__ = ["SAMPLE_PROTEINS", "SAMPLE_TRANSCRIPTS", "blast_search"]
+
+_DATA = Path(__file__).resolve().parent.parent / "data" / "sinvicta"
+SAMPLE_PROTEINS = str(_DATA / "Sinvicta2-2-3.prot.subset.fasta")
+SAMPLE_TRANSCRIPTS = str(_DATA / "Sinvicta2-2-3.cdna.subset.fasta")
+
+
+@flow(
+    name="blast-search",
+    on_failure=[on_failure],
+    on_crashed=[on_crashed],
+    on_cancellation=[on_cancellation],
+    log_prints=True,
+)
+def blast_search(
+    query: str = SAMPLE_TRANSCRIPTS,
+    db: str = SAMPLE_PROTEINS,
+    program: Program = "blastx",
+    options: str = "",
+    evalue: float = 1e-5,
+    max_target_seqs: int = 10,
+    batch_len: int | None = None,
+    backend: Literal["local", "elastic-blast"] = "local",
+    title: str = "",
+    job_id: str | None = None,
+) -> dict[str, object]:
+    """Run a BLAST search and record every step in the job store.
+
+    Args:
+        query: Query sequences: a path to a FASTA file, or FASTA text starting with ">".
+        db: Database: a FASTA file (made into a BLAST database) or an existing BLAST database path.
+        program: BLAST program: blastn, blastp, blastx, tblastn or tblastx.
+        options: Extra BLAST options, e.g. "-word_size 3 -matrix BLOSUM62" (the pipeline sets -query, -db,
+            -out, -outfmt and -num_threads itself).
+        evalue: Expectation value threshold for hits.
+        max_target_seqs: Most database sequences to keep per query.
+        batch_len: Residues per query batch (one pod per batch); empty for the backend's default.
+        backend: Where BLAST runs: "local" (BLAST+ on this machine) or "elastic-blast" (a Kubernetes cluster).
+        title: A title for the job list.
+        job_id: Job id to use (UUID4); empty to use the flow run id.
+
+    Returns:
+        The job id, its final phase, the hit count and where the results are.
+    """
+    job_id = job_id or str(flow_run.id)
+    if not is_job_id(job_id):
+        raise InputError(f"job_id {job_id!r} is not a UUID4; leave it empty to use the flow run id")
+    jobs = store()
+    jobs.update(
+        job_id,
+        JobUpdate(
+            job_id=job_id,
+            phase=Phase.QUEUED,
+            title=title or f"{program} {Path(query).name if not query.lstrip().startswith('>') else 'query'}",
+            program=program,
+            backend=backend,
+            flow_run_id=str(flow_run.id),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            code_version=code_version(),
+            source="flow",
+        ),
+    )
+    spec = SearchSpec(
+        program=program,
+        query=query,
+        db=db,
+        options=options,
+        evalue=evalue,
+        max_target_seqs=max_target_seqs,
+        batch_len=batch_len,
+        title=title,
+    )
+    try:
+        run = prepare(job_id, backend, spec)
+        submit(run)
+        wait_for_pods(run)
+        poll(run)
+        result = finalize(run)
+    except Exception as exc:
+        current = jobs.get(job_id)
+        step = current.active_step if current is not None else None
+        jobs.update(job_id, failure_update(exc, step, source="flow"))
+        raise
+    return {"job_id": job_id, "phase": Phase.COMPLETED.value, **result}

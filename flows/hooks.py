@@ -1,0 +1,54 @@
+"""Flow state hooks: a failed, crashed or cancelled run is written through the merge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.logging.loggers import flow_run_logger
+
+from blastflow.backends import get_backend
+from blastflow.backends.base import PreparedRun
+from blastflow.merge import JobUpdate
+from blastflow.model import Phase
+from blastflow.settings import get_settings
+from tasks.context import store
+
+__all__ = ["job_id_of", "on_cancellation", "on_crashed", "on_failure"]
+
+
+def job_id_of(flow_run: Any) -> str:
+    """The job id of a run: its `job_id` parameter, else the flow run id (what the flow uses)."""
+    return (flow_run.parameters or {}).get("job_id") or str(flow_run.id)
+
+
+def _record(flow: Any, flow_run: Any, state: Any, phase: Phase, prefix: str) -> None:
+    logger = flow_run_logger(flow_run, flow)
+    message = (state.message or state.name or "no message").strip()
+    update = JobUpdate(phase=phase, error=f"{prefix}: {message}", error_code=phase.value, source="hook")
+    try:
+        job = store().update(job_id_of(flow_run), update)
+        logger.info("job %s recorded as %s", job.job_id, job.phase.value)
+    except Exception as exc:  # a hook must not hide the run's own failure; reconcile will catch up
+        logger.error("could not record the job's %s state: %s", phase.value, exc)
+
+
+def on_failure(flow: Any, flow_run: Any, state: Any) -> None:
+    # The flow body records the precise failure first; this covers failures outside it. Sticky
+    # terminal phases keep the first (authoritative) error.
+    _record(flow, flow_run, state, Phase.FAILED, "Flow run failed")
+
+
+def on_crashed(flow: Any, flow_run: Any, state: Any) -> None:
+    _record(flow, flow_run, state, Phase.WORKER_LOST, "Flow run crashed (worker lost)")
+
+
+def on_cancellation(flow: Any, flow_run: Any, state: Any) -> None:
+    _record(flow, flow_run, state, Phase.CANCELLED, "Cancelled")
+    job_id = job_id_of(flow_run)
+    run_dir = get_settings().job_dir(job_id)
+    if (run_dir / "run.json").exists():
+        run = PreparedRun.load(run_dir)
+        try:
+            get_backend(run.backend, get_settings()).cancel(run)
+        except Exception as exc:
+            flow_run_logger(flow_run, flow).error("could not cancel the backend work: %s", exc)

@@ -1,0 +1,34 @@
+"""Prefect task: merge results, keep pod logs, and publish summary and top-hits artifacts."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from blastflow import steps
+from blastflow.backends.base import PreparedRun
+from blastflow.summary import top_hits_table
+from tasks.context import retry_if_transient, step_context
+
+
+@task(
+    name="finalize",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=5),
+    retry_condition_fn=retry_if_transient,
+)
+def finalize(run: PreparedRun) -> dict[str, object]:
+    result = steps.finalize(step_context(run.job_id, run.backend), run)
+    create_markdown_artifact(key=f"blast-summary-{run.job_id}", markdown=result.summary, description="BLAST summary")
+    create_table_artifact(
+        key=f"blast-hits-{run.job_id}", table=top_hits_table(result.hits), description="Top hits by e-value"
+    )
+    return {
+        "hits": len(result.hits),
+        "hits_path": str(result.hits_path),
+        "archive_path": str(result.archive_path) if result.archive_path else None,
+        "pod_logs": result.pod_logs,
+    }

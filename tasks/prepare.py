@@ -1,0 +1,16 @@
+"""Prefect task: prepare a run (validate input, write config, split batches)."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from blastflow import steps
+from blastflow.backends.base import PreparedRun, SearchSpec
+from tasks.context import step_context
+
+
+@task(name="prepare", cache_policy=NO_CACHE)
+def prepare(job_id: str, backend: str, spec: SearchSpec) -> PreparedRun:
+    """Bad input fails here, before any work starts: no retries, a deterministic error."""
+    return steps.prepare(step_context(job_id, backend), spec)
