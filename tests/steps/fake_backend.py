@@ -1,0 +1,69 @@
+"""A scripted Backend double for step tests: it replays counts, statuses and pod logs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from blastflow.backends.base import PodCounts, PreparedRun, RunState, RunStatus, SearchSpec
+
+
+class ScriptedBackend:
+    """Each call takes the next scripted answer and repeats the last one when the script runs out."""
+
+    name = "scripted"
+
+    def __init__(
+        self,
+        counts: Iterable[PodCounts] = (),
+        statuses: Iterable[RunStatus | Exception] = (),
+        pod_logs: Iterable[dict[str, str]] = (),
+    ) -> None:
+        self._counts, self._statuses, self._pod_logs = list(counts), list(statuses), list(pod_logs)
+        self.calls: dict[str, int] = {}
+
+    def _next(self, name: str, script: list):
+        self.calls[name] = self.calls.get(name, 0) + 1
+        answer = script.pop(0) if len(script) > 1 else script[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def prepare(self, job_id: str, spec: SearchSpec, workdir: Path) -> PreparedRun:
+        raise NotImplementedError
+
+    def submit_command(self, run: PreparedRun) -> list[str]:
+        raise NotImplementedError
+
+    def submit_env(self, run: PreparedRun) -> dict[str, str]:
+        return {}
+
+    def pod_counts(self, run: PreparedRun) -> PodCounts:
+        return self._next("pod_counts", self._counts)
+
+    def status(self, run: PreparedRun) -> RunStatus:
+        return self._next("status", self._statuses or [RunStatus(state=RunState.RUNNING)])
+
+    def pod_logs(self, run: PreparedRun, tail_lines: int = 200) -> dict[str, str]:
+        return self._next("pod_logs", self._pod_logs or [{}])
+
+    def fetch_results(self, run: PreparedRun, dest: Path) -> list[Path]:
+        return []
+
+    def cancel(self, run: PreparedRun) -> None:
+        self.calls["cancel"] = self.calls.get("cancel", 0) + 1
+
+
+class FakeClock:
+    """Time that moves only when a step sleeps: waits and timeouts run instantly and exactly."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds

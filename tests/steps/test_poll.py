@@ -1,0 +1,47 @@
+"""Poll: progress with percent and ETA, success to finalizing, failure with the backend's cause."""
+
+from __future__ import annotations
+
+import pytest
+
+from blastflow.backends.base import PodCounts, RunState, RunStatus
+from blastflow.errors import BackendError, TimedOut
+from blastflow.model import Phase, StepName
+from blastflow.steps import poll
+
+from .fake_backend import ScriptedBackend
+
+
+def _status(state: RunState, **counts: int) -> RunStatus:
+    return RunStatus(state=state, counts=PodCounts(**counts))
+
+
+def test_progress_is_reported_and_success_moves_to_finalizing(make_ctx, run, sqlite_store) -> None:
+    backend = ScriptedBackend(
+        statuses=[
+            _status(RunState.RUNNING, running=2, pending=2),
+            _status(RunState.RUNNING, running=2, succeeded=2),
+            _status(RunState.SUCCESS, succeeded=4),
+        ]
+    )
+    progress: list[float] = []
+    final = poll(make_ctx(backend, phase=Phase.RUNNING), run, lambda percent, line: progress.append(percent))
+    assert final.state is RunState.SUCCESS
+    assert progress == [0.0, 50.0, 100.0, 100.0]
+    job = sqlite_store.get(run.job_id)
+    assert job.phase is Phase.FINALIZING
+    assert job.steps[StepName.RUN].counters["succeeded"] == 4
+    assert "about" in job.steps[StepName.RUN].last_output  # an ETA was given once a batch finished
+
+
+def test_failure_carries_the_backend_message(make_ctx, run) -> None:
+    backend = ScriptedBackend(statuses=[_status(RunState.FAILURE, failed=1, succeeded=2)])
+    backend._statuses[0].message = "batch_001 failed: blastp exited with code 3 (BLAST engine error)"
+    with pytest.raises(BackendError, match="batch_001 failed: blastp exited with code 3"):
+        poll(make_ctx(backend, phase=Phase.RUNNING), run)
+
+
+def test_run_timeout(make_ctx, run) -> None:
+    backend = ScriptedBackend(statuses=[_status(RunState.RUNNING, running=3)])
+    with pytest.raises(TimedOut, match="BLASTFLOW_RUN_TIMEOUT_S"):
+        poll(make_ctx(backend, phase=Phase.RUNNING, run_timeout_s=30), run)

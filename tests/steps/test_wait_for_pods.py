@@ -1,0 +1,41 @@
+"""Wait for pods: the transit phase ends when every pod runs, or with a timeout that says why."""
+
+from __future__ import annotations
+
+import pytest
+
+from blastflow.backends.base import PodCounts, RunState, RunStatus
+from blastflow.errors import BackendError, TimedOut
+from blastflow.model import Phase, StepName, StepStatus
+from blastflow.steps import wait_for_pods
+
+from .fake_backend import ScriptedBackend
+
+
+def test_moves_to_running_once_no_pod_is_pending(make_ctx, run, sqlite_store) -> None:
+    backend = ScriptedBackend(counts=[PodCounts(pending=3), PodCounts(pending=1, running=2), PodCounts(running=3)])
+    counts = wait_for_pods(make_ctx(backend), run)
+    assert counts == PodCounts(running=3)
+    job = sqlite_store.get(run.job_id)
+    assert job.phase is Phase.RUNNING
+    assert job.steps[StepName.WAIT_FOR_PODS].status is StepStatus.COMPLETED
+    assert job.steps[StepName.RUN].status is StepStatus.RUNNING
+    assert job.steps[StepName.WAIT_FOR_PODS].log_line_count == 3  # one line per change of counts
+
+
+def test_a_pod_that_never_starts_times_out_with_the_reason(make_ctx, run, clock) -> None:
+    backend = ScriptedBackend(counts=[PodCounts(pending=2, running=1)])
+    with pytest.raises(TimedOut) as info:
+        wait_for_pods(make_ctx(backend, wait_for_pods_timeout_s=60), run)
+    assert "2 of 3 still pending" in str(info.value)
+    assert 60 <= clock.now <= 64  # it waited the limit and not much more
+    assert max(clock.slept) <= 1.0  # in short slices, so a task timeout can interrupt
+
+
+def test_backend_failure_while_waiting_is_raised(make_ctx, run) -> None:
+    backend = ScriptedBackend(
+        counts=[PodCounts(pending=3)],
+        statuses=[RunStatus(state=RunState.FAILURE, message="ERROR: quota 'CPUS' exceeded")],
+    )
+    with pytest.raises(BackendError, match="quota 'CPUS' exceeded"):
+        wait_for_pods(make_ctx(backend), run)
