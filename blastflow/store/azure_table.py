@@ -193,7 +193,8 @@ class AzureTableStore:
         query = "RowKey eq @row"
         params: dict[str, Any] = {"row": JOB_ROW_KEY}
         if statuses:
-            query += " and (" + " or ".join(f"status eq @s{i}" for i in range(len(statuses))) + ")"
+            # The SDK substitutes @names only in space-separated words: keep the parentheses apart.
+            query += " and ( " + " or ".join(f"status eq @s{i}" for i in range(len(statuses))) + " )"
             params.update({f"s{i}": s.value for i, s in enumerate(statuses)})
         with self._errors("listing jobs"):
             rows = [

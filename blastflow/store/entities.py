@@ -96,12 +96,14 @@ def record_of_entity(entity: Mapping[str, Any]) -> JobRecord:
 
 
 def _largest_fields(record: JobRecord) -> str:
-    sizes: list[tuple[int, str]] = []
-    for name, value in record.model_dump(mode="json", exclude={"steps"}).items():
-        sizes.append((len(json.dumps(value, ensure_ascii=False)), name))
+    def size(value: Any) -> int:
+        return len(value) if isinstance(value, str) else len(json.dumps(value, ensure_ascii=False))
+
+    sizes = [(size(value), name) for name, value in record.model_dump(mode="json", exclude={"steps"}).items()]
     for step, state in record.steps.items():
-        for name, value in state.model_dump(mode="json").items():
-            sizes.append((len(json.dumps(value, ensure_ascii=False)), f"steps.{step.value}.{name}"))
+        sizes.extend(
+            (size(value), f"steps.{step.value}.{name}") for name, value in state.model_dump(mode="json").items()
+        )
     sizes.sort(reverse=True)
     return ", ".join(f"{name} ({size:,} characters)" for size, name in sizes[:3])
 
