@@ -1,0 +1,181 @@
+"""The job page under Streamlit's AppTest, against a seeded SQLite store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from blastflow.merge import JobUpdate, StepUpdate
+from blastflow.model import PHASE_MESSAGES, Phase, StepName, new_job_id
+
+APP = str(Path(__file__).resolve().parents[2] / "ui" / "app.py")
+
+
+@pytest.fixture
+def page(seeded: Any, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("BLASTFLOW_STORE_URL", seeded.url)
+    monkeypatch.setenv("BLASTFLOW_PREFECT_UI_URL", "http://127.0.0.1:4200")
+
+    def open_page(job_id: str, tab: str | None = None) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=30)
+        at.query_params["job"] = job_id
+        if tab is not None:
+            at.query_params["tab"] = tab
+        at.run()
+        assert not at.exception, at.exception
+        return at
+
+    return open_page
+
+
+def _texts(at: AppTest) -> list[str]:
+    return [e.value for e in at.text] + [e.value for e in at.code] + [e.value for e in at.caption]
+
+
+def test_running_job_spins_on_the_run_step_only_and_tails_its_log(seeded: Any, page) -> None:
+    job_id = seeded.running()
+    at = page(job_id)
+    assert at.subheader[0].value == "Fire ant transcripts vs proteins"
+    assert "BLAST is running on the batches…" in _texts(at)
+    steps = {e.label: e for e in at.expander}
+    assert [label for label, e in steps.items() if e.icon == "spinner"] == ["BLAST run"]
+    assert [label for label, e in steps.items() if e.proto.expanded] == ["BLAST run"]
+    assert "2 of 5 batches finished · 2 running · 1 pending · 2 succeeded · 0 failed" in _texts(at)
+    (console,) = at.code  # one console block: the open step's, from the log table
+    assert console.value.splitlines() == ["batch_000: started", "batch_001: started", seeded.HOSTILE]
+    (link,) = at.get("link_button")
+    assert link.proto.url == "http://127.0.0.1:4200/runs/flow-run/5a9e2c1d-0000-4000-8000-000000000001"
+    assert not at.error  # no failure banner
+
+
+def test_new_log_lines_appear_once_on_the_next_refresh(seeded: Any, page) -> None:
+    job_id = seeded.running()
+    at = page(job_id)
+    seeded.log(job_id, StepName.RUN, ["batch_002: started", "batch_000: done"])
+    at.run()
+    lines = at.code[0].value.splitlines()
+    assert lines[-2:] == ["batch_002: started", "batch_000: done"]
+    assert len(lines) == len(set(lines)) == 5
+
+
+def test_failed_job_with_an_orphan_step_shows_the_real_error_and_no_spinner(seeded: Any, page) -> None:
+    job_id = seeded.failed_with_orphan()
+    at = page(job_id)
+    assert all(e.icon != "spinner" for e in at.expander)
+    submit = next(e for e in at.expander if e.label.startswith("Submit job"))
+    assert submit.label == "Submit job · stopped when the job failed" and submit.icon == ":material/error:"
+    assert [e.label for e in at.expander if e.proto.expanded] == [submit.label]
+    assert at.error[0].value == "Job failed at Submit job"
+    assert not at.get("link_button")  # no flow run id, no Prefect link
+    assert at.code[0].value == seeded.ATTRIBUTE_ERROR
+    assert "azcopy" not in at.code[0].value
+    # the benign line is still in the step's console, as plain text without its colour codes
+    assert at.code[-1].value.splitlines()[-1] == "[parallel-prep] running 4 azcopy checks concurrently"
+    assert PHASE_MESSAGES[Phase.FAILED] in _texts(at)
+
+
+def test_job_text_is_never_markup(seeded: Any, page) -> None:
+    job_id = seeded.failed_with_orphan()
+    at = page(job_id)
+    heading = at.subheader[0].value
+    assert "<script>" not in heading and r"\<script\>" in heading  # escaped: Markdown shows it as text
+    assert "**bold**" not in heading
+
+
+def test_completed_job_opens_on_descriptions_with_the_hits_table(seeded: Any, page) -> None:
+    job_id = seeded.completed()
+    at = page(job_id)
+    assert at.session_state["tab"] == "Descriptions"
+    (table,) = at.dataframe
+    frame = table.value
+    assert len(frame) == 12
+    assert list(frame.columns[:8]) == [
+        "Query",
+        "Subject",
+        "Description",
+        "% identity",
+        "Alignment length",
+        "E-value",
+        "Bit score",
+        "Query coverage %",
+    ]
+    assert seeded.HOSTILE in frame["Description"].tolist()  # a cell holds text, whatever it looks like
+    assert "12 of 12 hits (3 queries with hits). Click a header to sort." in _texts(at)
+    at.text_input(key="hits_filter").input("SINV_00002").run()
+    assert len(at.dataframe[0].value) == 4
+    at.selectbox(key="hits_evalue").select("≤ 1e-20").run()
+    assert at.dataframe[0].value["Subject"].tolist() == [
+        "sp|P20001|KIN1_HUMAN",
+        "sp|P20002|KIN2_HUMAN",
+        "sp|P20003|KIN3_HUMAN",
+    ]
+
+
+def test_plots_and_downloads_tabs(seeded: Any, page) -> None:
+    job_id = seeded.completed()
+    at = page(job_id, tab="Plots")
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 4  # overview, e-value, identity, hits per query
+    assert at.selectbox(key="overview_query").value == "SINV_00001-PA"
+    at = page(job_id, tab="Downloads")
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["Hits (TSV)", "Hits (CSV)", "BLAST archive (ASN.1, format 11)"]
+
+
+def test_completion_while_on_run_switches_to_descriptions_once(seeded: Any, page) -> None:
+    job_id = seeded.running()
+    at = page(job_id)
+    assert at.session_state["tab"] == "Run"
+    results = seeded.tmp / "late-results"
+    results.mkdir()
+    from blastflow.hits import HITS_FILE, write_hits
+
+    write_hits(results / HITS_FILE, seeded.hits(2, 2))
+    seeded.complete(job_id, results)
+    at.run()
+    assert not at.exception
+    assert at.session_state["tab"] == "Descriptions"
+    assert len(at.dataframe[0].value) == 4
+    # The user clicks Run: the browser sends the tab and drops the default tab from the URL.
+    del at.query_params["tab"]
+    at.session_state["tab"] = "Run"
+    at.run()
+    at.run()
+    assert at.session_state["tab"] == "Run"
+    assert all(e.icon != "spinner" for e in at.expander)
+    assert not at.dataframe
+
+
+def test_a_reload_reads_fresh_state(seeded: Any, page) -> None:
+    job_id = seeded.running()
+    at = page(job_id)
+    seeded.store.update(job_id, JobUpdate(steps={StepName.RUN: StepUpdate(message="4 of 5 batches done")}))
+    at.run()
+    assert "4 of 5 batches done" in _texts(at)
+
+
+def test_hundred_thousand_line_log_renders_only_the_bounded_tail(seeded: Any, page) -> None:
+    job_id = seeded.long_log(100_000)
+    at = page(job_id)
+    (console,) = at.code
+    lines = console.value.splitlines()
+    assert len(lines) == 2_000
+    assert lines[0] == "pod batch_001: line 98001" and lines[-1] == "pod batch_005: line 100000"
+    assert "98,000 earlier lines not shown; the newest 2,000 follow." in _texts(at)
+    seeded.log(job_id, StepName.RUN, ["one more line"])
+    at.run()
+    lines = at.code[0].value.splitlines()
+    assert len(lines) == 2_000 and lines[-1] == "one more line" and lines[0] == "pod batch_002: line 98002"
+
+
+def test_unknown_and_malformed_job_ids(seeded: Any, page, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = page(new_job_id())
+    assert "There is no job with this id in the store (yet)." in at.warning[0].value
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params["job"] = "<script>"
+    at.run()
+    assert not at.exception
+    assert at.error[0].value.startswith("The link does not name a job")

@@ -1,0 +1,61 @@
+"""The job page header (title, status, times, backend, Prefect link) and the failure banner."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import streamlit as st
+
+from blastflow.model import JobRecord
+from ui import view
+
+__all__ = ["render_banner", "render_header"]
+
+
+def render_header(job: JobRecord, prefect_ui_url: str | None) -> None:
+    """Title, status badge, phase message, started/elapsed/finished, backend and the Prefect run link."""
+    header = view.job_header(job, datetime.now(UTC), prefect_ui_url)
+    # A heading takes Markdown: the job's title goes in escaped, so it shows as the text it is.
+    st.subheader(view.escape_markdown(header.title), anchor=False)
+    badge, message = st.columns([1, 5], vertical_alignment="center")
+    with badge:
+        st.badge(header.badge.label, icon=header.badge.icon, color=header.badge.color)
+    with message:
+        st.text(header.phase_message)
+    facts = st.columns(4)
+    for column, (name, value) in zip(
+        facts,
+        (
+            ("Elapsed", header.elapsed),
+            ("Started", header.started),
+            ("Finished", header.finished),
+            ("Backend", header.backend),
+        ),
+        strict=True,
+    ):
+        # metric values take Markdown: escape, since the backend name comes from the job row
+        column.metric(name, view.escape_markdown(value) if value else "–")
+    details = " · ".join(
+        part
+        for part in (
+            f"Job {job.job_id}",
+            f"{header.program} against {header.database}" if header.program and header.database else header.program,
+            header.queries,
+        )
+        if part
+    )
+    st.text(details)
+    if header.prefect_url:
+        st.link_button("Open the flow run in Prefect", header.prefect_url, icon=":material/open_in_new:")
+
+
+def render_banner(job: JobRecord) -> None:
+    """The failure banner: our heading, then the authoritative error as text (fix D)."""
+    banner = view.failure_banner(job)
+    if banner is None:
+        return
+    with st.container(border=True, key="failure_banner"):
+        st.error(banner.heading, icon=":material/error:")
+        st.code(banner.text, language=None, wrap_lines=True)
+        if banner.code and banner.code != banner.text:
+            st.caption(f"Error code: {view.escape_markdown(banner.code)}")

@@ -1,0 +1,89 @@
+"""The job page: header, failure banner, and the Run / Descriptions / Plots / Downloads tabs, refreshed live.
+
+Everything below the "All jobs" button is one fragment that re-reads the job
+from the store on every run (never a cached snapshot: fix P1) and reruns on
+its own while there is something to watch (fix N).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import streamlit as st
+
+from blastflow.errors import StoreError
+from blastflow.model import JobRecord, is_job_id
+from blastflow.store.base import StateStore
+from ui import view
+from ui.header import render_banner, render_header
+from ui.plots import render_plots
+from ui.results import load_results, render_descriptions, render_downloads
+from ui.timeline import render_timeline
+
+__all__ = ["TAB_KEY", "render"]
+
+TAB_KEY = "tab"  # the widget key and the URL query parameter of the selected tab
+
+
+def _back_to_list() -> None:
+    st.query_params.pop("job", None)
+
+
+def render(store: StateStore, job_id: str, prefect_ui_url: str | None) -> None:
+    """The page of one job."""
+    st.button("All jobs", icon=":material/arrow_back:", type="tertiary", on_click=_back_to_list)
+    if not is_job_id(job_id):
+        st.error("The link does not name a job: a job id is a UUID such as 1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b.")
+        return
+    if f"tab_in_url:{job_id}" not in st.session_state:
+        st.session_state[f"tab_in_url:{job_id}"] = TAB_KEY in st.query_params
+    interval = st.session_state.get(f"refresh:{job_id}", view.LIVE_REFRESH_S)
+    st.fragment(_live, run_every=interval)(store, job_id, interval, prefect_ui_url)
+
+
+def _live(store: StateStore, job_id: str, interval: float | None, prefect_ui_url: str | None) -> None:
+    try:
+        job = store.get(job_id)
+    except StoreError as err:
+        st.warning("The job store cannot be read right now; the page will try again.")
+        st.code(str(err), language=None, wrap_lines=True)
+        return
+    wanted = view.refresh_interval(job, datetime.now(UTC))
+    if wanted != interval:
+        # run_every is fixed per fragment: rebuild the page with the new interval (None stops it).
+        st.session_state[f"refresh:{job_id}"] = wanted
+        st.rerun(scope="app")
+    if job is None:
+        st.warning("There is no job with this id in the store (yet). The page will look again.")
+        st.code(job_id, language=None)
+        return
+    render_header(job, prefect_ui_url)
+    render_banner(job)
+    _tabs(store, job)
+
+
+def _tabs(store: StateStore, job: JobRecord) -> None:
+    seen_key = f"seen_phase:{job.job_id}"
+    current = st.session_state.get(TAB_KEY) or st.query_params.get(TAB_KEY) or view.TAB_RUN
+    decision = view.decide_tab(
+        st.session_state.get(seen_key), job.phase, current, st.session_state.get(f"tab_in_url:{job.job_id}", False)
+    )
+    if decision.switch_to is not None:
+        st.session_state[TAB_KEY] = decision.switch_to  # fix L2: once, on the rising edge of completed
+    st.session_state[seen_key] = job.phase
+    run, descriptions, plots, downloads = st.tabs(list(view.TABS), key=TAB_KEY, bind="query-params")
+    # Tabs bound to the URL track state: only the open one is built (and reads its data).
+    if run.open is not False:
+        with run:
+            render_timeline(store, job)
+    if descriptions.open or plots.open or downloads.open:
+        results = load_results(job)
+        if descriptions.open:
+            with descriptions:
+                render_descriptions(job, results)
+        if plots.open:
+            with plots:
+                render_plots(job, results)
+        if downloads.open:
+            with downloads:
+                render_downloads(job, results)

@@ -1,0 +1,49 @@
+"""The execution timeline: one step expander per step, with its state, counts and console."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from blastflow.model import JobRecord
+from blastflow.store.base import StateStore
+from ui import logs, view
+
+__all__ = ["render_timeline"]
+
+
+def render_timeline(store: StateStore, job: JobRecord) -> None:
+    """Steps in order. Only the active or failed step is open by default (fix L); only ACTIVE spins (fix E)."""
+    st.markdown("##### Execution steps")
+    for step in view.timeline(job):
+        state = job.steps[step.name]
+        # Stateful, so a closed step's console is neither read nor sent. The label and icon change
+        # only when the step's state does, and then the step falls back to its default (open or not).
+        expander = st.expander(
+            step.title,
+            expanded=step.expanded,
+            icon=step.icon,
+            type="step",
+            key=f"step_{step.name.value}",
+            on_change="rerun",
+        )
+        with expander:
+            # Always some content: a step without any ends Streamlit's connected timeline.
+            if step.state is view.StepDisplay.PENDING:
+                st.caption("Not started yet.")
+                continue
+            summary = [text for text in (_message(step, state.message), step.counters) if text]
+            for text in summary:
+                st.text(text)
+            if step.state is view.StepDisplay.ERROR and state.error and state.error != job.error:
+                st.code(state.error, language=None, wrap_lines=True)  # the banner already shows the job's
+            if expander.open is False:
+                st.caption(f"{step.log_line_count:,} lines of output" if step.log_line_count else "Open to see output.")
+                continue
+            logs.render_console(store, job, step.name)
+
+
+def _message(step: view.StepView, message: str | None) -> str:
+    # The active step's line is its progress message (or the phase message, fix I); finished steps keep theirs.
+    if step.state is view.StepDisplay.ACTIVE:
+        return step.detail
+    return message or ""
