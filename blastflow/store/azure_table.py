@@ -126,15 +126,15 @@ class AzureTableStore:
             raise StoreUnavailable(
                 f"cannot reach the Table endpoint at {self.host} while {doing}: {_reason(err)}; {hint}"
             ) from None
-        except ClientAuthenticationError as err:
-            raise ConfigError(
-                f"the Table endpoint at {self.host} refused the credentials while {doing} "
-                f"({err.status_code} {getattr(err, 'error_code', '') or ''}); check AccountName and AccountKey "
-                "in the connection string (keys are rotated on the account's 'Access keys' page)"
-            ) from None
         except HttpResponseError as err:
             status = err.status_code or 0
-            code = getattr(err, "error_code", None) or ""
+            code = _error_code(err)
+            if isinstance(err, ClientAuthenticationError) or status in (401, 403):
+                raise ConfigError(
+                    f"the Table endpoint at {self.host} refused the credentials while {doing} ({status} {code}); "
+                    "check AccountName and AccountKey (or the SAS token) in the connection string; keys are "
+                    "rotated on the account's 'Access keys' page"
+                ) from None
             if status in (408, 429) or status >= 500:
                 raise StoreUnavailable(
                     f"the Table endpoint at {self.host} answered {status} {code} while {doing} (busy or failing); "
@@ -339,6 +339,11 @@ class AzureTableStore:
 
     def __repr__(self) -> str:
         return f"AzureTableStore(host={self.host!r}, tables={self.jobs_table_name!r}/{self.logs_table_name!r})"
+
+
+def _error_code(err: HttpResponseError) -> str:
+    code = getattr(err, "error_code", None) or ""
+    return str(getattr(code, "value", code))
 
 
 def _reason(err: Exception) -> str:

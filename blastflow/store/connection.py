@@ -96,7 +96,6 @@ def parse_store_url(url: str) -> SqliteTarget | AzureTarget:
         return _parse_sqlite(text)
     if is_azure_connection_string(text):
         return parse_azure_connection_string(text)
-    register_secret(text)  # it may be a mistyped connection string: never let it reach a log
     if re.match(r"(?i)https?://", text):
         raise ConfigError(
             "the store URL is a bare endpoint URL; Table storage needs a connection string with AccountName= "
