@@ -1,0 +1,302 @@
+"""The `elastic-blast` backend: NCBI ElasticBLAST on a Kubernetes cluster (GKE, or AKS through its Azure fork).
+
+prepare writes the ElasticBLAST `.ini` from the search and the cluster profile
+(`BLASTFLOW_ELB_*`) after checking everything ElasticBLAST would reject; submit
+is `elastic-blast submit --cfg FILE --logfile stderr`, streamed by the flow;
+status is `elastic-blast status --exit-code --verbose`; pod counts and logs come
+from the Kubernetes API through prefect-kubernetes' `KubernetesCredentials`;
+results are read from the results bucket (Azure Blob through prefect-azure);
+cancel is `elastic-blast delete`. Every child runs from an argument list with a
+timeout, never through a shell.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from blastflow.backends.base import PodCounts, PreparedRun, RunState, RunStatus, SearchSpec
+from blastflow.batch import write_batches
+from blastflow.blob_results import ResultsBucket, blob_credentials
+from blastflow.elb_config import (
+    DEFAULT_BATCH_LEN,
+    ElbSearch,
+    build_config,
+    check_options,
+    cloud_of_results,
+    db_label,
+    read_config,
+    render_config,
+    results_for_job,
+    validate_config,
+)
+from blastflow.elb_profile import ElbProfile
+from blastflow.elb_status import TRANSIENT_EXIT_CODES, describe_exit, error_lines, parse_status
+from blastflow.errors import BackendError, ConfigError, InputError, TransientBackendError
+from blastflow.options import search_options
+from blastflow.pods import (
+    LOG_CONTAINERS,
+    PodInfo,
+    PodReader,
+    count_pods,
+    kubernetes_credentials,
+    label_selector,
+    pod_problems,
+    select_run_pods,
+)
+from blastflow.programs import check_db_molecule, check_program, check_query_molecule
+from blastflow.query import Query, load_query
+from blastflow.sanitise import sanitise
+from blastflow.settings import Settings
+
+__all__ = ["CONFIG_FILE", "NCBI_DATABASES", "ElasticBlastBackend"]
+
+CONFIG_FILE = "elastic-blast.ini"
+QUERIES_FILE = "queries.fa"
+ELB_JOB_ID_FILE = "elb-job-id"
+_FASTA_WIDTH = 80
+
+# NCBI databases ElasticBLAST serves, with their molecule type (checked against the program).
+NCBI_DATABASES = {
+    **dict.fromkeys(("nt", "core_nt", "pdbnt", "refseq_rna", "refseq_select_rna", "ref_viruses_rep_genomes",
+                     "ref_prok_rep_genomes", "ref_euk_rep_genomes", "16S_ribosomal_RNA", "18S_fungal_sequences",
+                     "28S_fungal_sequences", "ITS_RefSeq_Fungi", "ITS_eukaryote_sequences", "LSU_eukaryote_rRNA",
+                     "LSU_prokaryote_rRNA", "SSU_eukaryote_rRNA", "env_nt", "patnt", "tsa_nt", "mito",
+                     "human_genome", "mouse_genome", "Betacoronavirus"), "nucl"),
+    **dict.fromkeys(("nr", "swissprot", "pdbaa", "refseq_protein", "refseq_select_prot", "landmark", "env_nr",
+                     "pataa", "tsa_nr", "clustered_nr"), "prot"),
+}
+_DB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_DB_URL_PREFIXES = ("gs://", "s3://", "https://")
+
+
+class ElasticBlastBackend:
+    """`Backend` for NCBI ElasticBLAST. Build it once per process; it keeps no per-job state in memory."""
+
+    name = "elastic-blast"
+
+    def __init__(
+        self,
+        profile: ElbProfile | None = None,
+        settings: Settings | None = None,
+        pod_reader: PodReader | None = None,
+    ) -> None:
+        self.profile = profile or ElbProfile()
+        self.settings = settings
+        self._pod_reader = pod_reader
+
+    # -- prepare -------------------------------------------------------------------------------
+    def prepare(self, job_id: str, spec: SearchSpec, workdir: Path) -> PreparedRun:
+        """Check the search against the profile and everything ElasticBLAST rejects; write the `.ini`.
+
+        Raises:
+            ConfigError: the cluster profile is incomplete or wrong (results location, provider keys).
+            InputError: the query, options, database or program cannot run on ElasticBLAST.
+        """
+        results = results_for_job(self.profile.results, job_id) if self.profile.results else ""
+        if not results:
+            raise ConfigError(
+                "no results location for ElasticBLAST: set BLASTFLOW_ELB_RESULTS to a bucket URL "
+                "(gs://, s3:// or https://<account>.blob.core.windows.net/<container>/<path>)."
+            )
+        cloud_of_results(results)
+        program = check_program(spec.program)
+        query = load_query(spec.query)
+        check_query_molecule(program, query.molecule, query.source, query.records[0].id)
+        options = search_options(program, spec.options, spec.evalue, spec.max_target_seqs)
+        check_options(options)
+        db = _check_database(spec.db.strip(), program, query, results)
+        batch_len = spec.batch_len or self.profile.batch_len or DEFAULT_BATCH_LEN[program]
+        workdir = Path(workdir)
+        queries = workdir / QUERIES_FILE
+        cfg = build_config(ElbSearch(program, db, str(queries.resolve()), results, tuple(options), batch_len),
+                           self.profile)
+        text = render_config(cfg)
+        validate_config(read_config(text))
+        # Everything is checked: now write.
+        workdir.mkdir(parents=True, exist_ok=True)
+        _write_fasta(query, queries)
+        batches = write_batches(query.records, batch_len, workdir / "query_batches")
+        config_path = workdir / CONFIG_FILE
+        config_path.write_text(text)
+        run = PreparedRun(
+            job_id=job_id,
+            backend=self.name,
+            program=program,
+            workdir=workdir,
+            config_path=config_path,
+            database=db,
+            database_label=db_label(db),
+            molecule=query.molecule,
+            options=options,
+            batches=batches,
+            query_count=query.count,
+            query_length=query.total_length,
+            results_location=results,
+        )
+        run.save()
+        return run
+
+    # -- submit --------------------------------------------------------------------------------
+    def submit_command(self, run: PreparedRun) -> list[str]:
+        return [self.profile.executable, "submit", "--cfg", str(run.config_path), "--logfile", "stderr"]
+
+    def submit_env(self, run: PreparedRun) -> dict[str, str]:
+        """ELB_* variables override the `.ini` in ElasticBLAST: pin each one it reads to this search's value,
+        so a stray variable in the worker's environment cannot send results elsewhere."""
+        cfg = read_config(run.config_path.read_text())
+        env = {"ELB_RESULTS": run.results_location}
+        if cfg.has_option("blast", "batch-len"):
+            env["ELB_BATCH_LEN"] = cfg.get("blast", "batch-len")
+        if self.profile.cluster_name:
+            env["ELB_CLUSTER_NAME"] = self.profile.cluster_name  # ElasticBLAST ignores [cluster] name
+        for key in ("gcp-project", "gcp-region", "gcp-zone"):
+            if cfg.has_option("cloud-provider", key):
+                env["ELB_" + key.replace("-", "_").upper()] = cfg.get("cloud-provider", key)
+        if self.profile.use_preemptible is not None:
+            env["ELB_USE_PREEMPTIBLE"] = "yes" if self.profile.use_preemptible else "no"
+        if self.profile.disable_auto_shutdown:
+            env["ELB_DISABLE_AUTO_SHUTDOWN"] = "1"
+        return env
+
+    # -- status --------------------------------------------------------------------------------
+    def status(self, run: PreparedRun) -> RunStatus:
+        """`elastic-blast status --exit-code --verbose` as a `RunStatus`.
+
+        Raises:
+            BackendError: the status command failed for good (e.g. cluster credentials rejected).
+            TransientBackendError: it timed out or the cluster did not answer.
+        """
+        done = self._elb(run, "status", "--exit-code", "--verbose")
+        status = parse_status(done.returncode, done.stdout, done.stderr)
+        if status.counts.total or status.state not in (RunState.SUCCESS, RunState.FAILURE):
+            return status
+        # ElasticBLAST prints counts only while running. SUCCESS means every batch succeeded;
+        # for FAILURE ask the cluster, so the message can say how many batches failed.
+        counts = PodCounts(succeeded=len(run.batches)) if status.state is RunState.SUCCESS else self._counts_if_any(run)
+        return parse_status(done.returncode, done.stdout, done.stderr, counts)
+
+    def cancel(self, run: PreparedRun) -> None:
+        """`elastic-blast delete`: stop the search and release its cluster resources."""
+        done = self._elb(run, "delete", "--logfile", "stderr")
+        if done.returncode != 0:
+            said = (error_lines(done.stderr) or error_lines(done.stdout) or ["(it printed no error)"])[-1]
+            text = f"elastic-blast delete failed ({describe_exit(done.returncode)}): {said}"
+            if done.returncode < 0 or done.returncode in TRANSIENT_EXIT_CODES:
+                raise TransientBackendError(text)
+            raise BackendError(text, code="elb_delete")
+
+    # -- pods ----------------------------------------------------------------------------------
+    def pod_counts(self, run: PreparedRun) -> PodCounts:
+        return count_pods(self._pods(run))
+
+    def _counts_if_any(self, run: PreparedRun) -> PodCounts | None:
+        """Pod counts to complete a FAILURE status; None if the cluster cannot say (the FAILURE stands)."""
+        try:
+            counts = self.pod_counts(run)
+        except (BackendError, ConfigError):
+            return None
+        return counts if counts.total else None
+
+    def pod_problems(self, run: PreparedRun) -> list[str]:
+        """Why pods are stuck or failed, in the cluster's words (for a timeout's error text)."""
+        return pod_problems(self._pods(run))
+
+    def pod_logs(self, run: PreparedRun, tail_lines: int = 200) -> dict[str, str]:
+        """`"<pod>/<container>"` → log tail for the blast and results-export containers; {} if none is readable."""
+        pods = self._pods(run)
+        return self.pod_reader().read_logs(pods, LOG_CONTAINERS, tail_lines) if pods else {}
+
+    def pod_reader(self) -> PodReader:
+        if self._pod_reader is None:
+            self._pod_reader = PodReader(
+                kubernetes_credentials(self.profile), self.profile.namespace, self.profile.k8s_request_timeout_s
+            )
+        return self._pod_reader
+
+    def _pods(self, run: PreparedRun) -> list[PodInfo]:
+        """This search's pods; remembers the fork's elb-job-id label once seen, to narrow later listings."""
+        id_file = run.workdir / ELB_JOB_ID_FILE
+        known = id_file.read_text().strip() if id_file.is_file() else ""
+        pods = select_run_pods(self.pod_reader().list_pods(label_selector(known or None)), run.results_location)
+        ids = {p.elb_job_id for p in pods if p.elb_job_id}
+        if not known and len(ids) == 1:
+            id_file.write_text(ids.pop())
+        return pods
+
+    # -- results -------------------------------------------------------------------------------
+    def fetch_results(self, run: PreparedRun, dest: Path) -> list[Path]:
+        """Download every batch's archive (format 11) into `dest`, in batch order.
+
+        Raises:
+            BackendError: ElasticBLAST wrote FAILURE.txt, or storage refused the credentials.
+            TransientBackendError: some batch results are not exported yet, or storage did not answer.
+        """
+        bucket = ResultsBucket(blob_credentials(self.profile, self.settings), run.results_location)
+        return bucket.download_batches(Path(dest), run.program, run.database_label, expected=len(run.batches))
+
+    # -- children ------------------------------------------------------------------------------
+    def _elb(self, run: PreparedRun, command: str, *args: str) -> subprocess.CompletedProcess[str]:
+        argv = [self.profile.executable, command, "--cfg", str(run.config_path), *args]
+        env = dict(os.environ)
+        env.update(self.submit_env(run))  # the same cluster and results as the submit
+        try:
+            return subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                env=env,
+                cwd=run.workdir,
+                stdin=subprocess.DEVNULL,
+                timeout=self.profile.command_timeout_s,
+                check=False,
+            )
+        except FileNotFoundError as exc:
+            raise ConfigError(
+                f"{self.profile.executable!r} was not found: install ElasticBLAST (pip install elastic-blast) "
+                "or set BLASTFLOW_ELB_EXECUTABLE."
+            ) from exc
+        except subprocess.TimeoutExpired:
+            raise TransientBackendError(
+                f"elastic-blast {command} did not finish within {self.profile.command_timeout_s:g} s"
+            ) from None
+
+
+def _check_database(db: str, program: str, query: Query, results: str) -> str:
+    """An NCBI database name or a database URL in the results' cloud; never a local path."""
+    if not db:
+        raise InputError("the database is empty: give an NCBI database name (e.g. swissprot) or the URL of your "
+                         "BLAST database in cloud storage", code="invalid_database")
+    if db.startswith(_DB_URL_PREFIXES):
+        cloud = cloud_of_results(db.rstrip("/"))
+        if cloud != cloud_of_results(results):
+            raise InputError(f"database {db!r} is on {cloud} but results go to {cloud_of_results(results)}: "
+                             "ElasticBLAST reads the database from the cloud it runs in", code="invalid_database")
+        return db.rstrip("/")
+    if "/" in db or os.sep in db or Path(db).expanduser().exists() or not _DB_NAME.fullmatch(db):
+        raise InputError(
+            f"database {sanitise(db)!r} is not something ElasticBLAST can search: it runs in the cloud, so give an "
+            "NCBI database name (e.g. swissprot, nt) or the URL of a BLAST database you uploaded to the same "
+            "cloud (makeblastdb, then copy the files to gs://…, s3://… or https://<account>.blob.core.windows.net/…)",
+            code="invalid_database",
+        )
+    molecule = NCBI_DATABASES.get(db)
+    if molecule is not None:
+        check_db_molecule(program, molecule, db, query.molecule)  # type: ignore[arg-type]
+    elif db.lower() in {name.lower() for name in NCBI_DATABASES}:
+        right = next(name for name in NCBI_DATABASES if name.lower() == db.lower())
+        raise InputError(f"database {db!r}: NCBI database names are case-sensitive; did you mean {right!r}?",
+                         code="invalid_database")
+    return db
+
+
+def _write_fasta(query: Query, path: Path) -> None:
+    """The validated query as one FASTA file, headers as read, residues in lines of 80."""
+    with path.open("w", encoding="utf-8", newline="\n") as handle:
+        for record in query.records:
+            handle.write(f">{record.title}\n")
+            for start in range(0, record.length, _FASTA_WIDTH):
+                handle.write(record.sequence[start : start + _FASTA_WIDTH] + "\n")

@@ -1,0 +1,438 @@
+"""The ElasticBLAST `.ini`: build it from a search and a cluster profile, and reject what ElasticBLAST would.
+
+Pure functions: nothing here touches the network or a cluster. `build_config`
+returns a `ConfigParser`; `validate_config` raises one error that lists every
+problem at once, so a user fixes them in one go before anything runs.
+"""
+
+from __future__ import annotations
+
+import configparser
+import io
+import re
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from blastflow.elb_profile import ElbProfile
+from blastflow.errors import ConfigError, InputError
+
+__all__ = [
+    "DEFAULT_BATCH_LEN",
+    "ELB_REJECTED_OPTIONS",
+    "PIPELINE_OPTIONS",
+    "AzureBlobUrl",
+    "Cloud",
+    "ElbSearch",
+    "build_config",
+    "check_options",
+    "cloud_of_results",
+    "config_problems",
+    "db_label",
+    "parse_azure_blob_url",
+    "read_config",
+    "render_config",
+    "results_for_job",
+    "validate_config",
+]
+
+Cloud = Literal["gcp", "aws", "azure"]
+
+# ElasticBLAST's own query batch sizes (residues), used when nothing else is set. Writing
+# batch-len explicitly keeps our batch count and ElasticBLAST's the same.
+DEFAULT_BATCH_LEN = {
+    "blastn": 5_000_000,
+    "megablast": 5_000_000,
+    "blastp": 10_000,
+    "blastx": 20_000,
+    "tblastn": 20_000,
+    "tblastx": 100_000,
+}
+SUPPORTED_PROGRAMS = frozenset({*DEFAULT_BATCH_LEN, "psiblast", "rpsblast", "rpstblastn"})
+
+# Options ElasticBLAST refuses outright.
+ELB_REJECTED_OPTIONS = frozenset(
+    {
+        "-remote",
+        "-seqidlist",
+        "-gilist",
+        "-negative_gilist",
+        "-negative_seqidlist",
+        "-entrez_query",
+        "-use_index",
+        "-index_name",
+    }
+)
+# Options ElasticBLAST or this pipeline sets itself (queries, database, output, threads, format 11 archives).
+PIPELINE_OPTIONS = frozenset(
+    {
+        "-query",
+        "-db",
+        "-out",
+        "-outfmt",
+        "-num_threads",
+        "-subject",
+        "-subject_loc",
+        "-html",
+        "-import_search_strategy",
+        "-export_search_strategy",
+        "-mt_mode",
+    }
+)
+# Characters that break ElasticBLAST's substitution of the options into a YAML string and a bash line.
+_UNSAFE_OPTION_CHARS = re.compile(r"[\"\\$`\n\r;|&<>]")
+
+_GCS_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]+[a-z0-9]")
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_AZURE_URL = re.compile(r"https://(?P<account>[^./]+)\.blob\.core\.windows\.net/(?P<container>[^/]+)(?:/(?P<path>.*))?")
+_AZURE_ACCOUNT = re.compile(r"[a-z0-9]{3,24}")
+_AZURE_CONTAINER = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}")
+_GKE_CLUSTER_NAME = re.compile(r"[a-z](?:[-a-z0-9]{0,38}[a-z0-9])?")
+_MEMORY = re.compile(r"\d+(?:\.\d+)?[KMGT]i?", re.IGNORECASE)
+
+_PROVIDER_KEYS: dict[Cloud, tuple[str, ...]] = {
+    "gcp": ("gcp-project", "gcp-region", "gcp-zone"),
+    "aws": ("aws-region",),
+    "azure": ("azure-region", "azure-resource-group", "azure-storage-account", "azure-storage-account-container"),
+}
+_RESULTS_FORMS = (
+    "gs://<bucket>/<path> (GCP), s3://<bucket>/<path> (AWS) or "
+    "https://<account>.blob.core.windows.net/<container>/<path> (Azure)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ElbSearch:
+    """The `[blast]` part of a search: what the flow parameters decided."""
+
+    program: str
+    db: str
+    queries: str
+    results: str
+    options: tuple[str, ...] = ()
+    batch_len: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AzureBlobUrl:
+    account: str
+    container: str
+    prefix: str  # path inside the container, without leading or trailing "/"
+
+
+@dataclass(frozen=True, slots=True)
+class _Problem:
+    kind: Literal["input", "config"]
+    text: str
+
+
+def parse_azure_blob_url(url: str) -> AzureBlobUrl | None:
+    """Split an Azure Blob URL into account, container and path; None if it is not one.
+
+    Example:
+        >>> parse_azure_blob_url("https://acct1.blob.core.windows.net/results/run-1/")
+        AzureBlobUrl(account='acct1', container='results', prefix='run-1')
+        >>> parse_azure_blob_url("gs://bucket/x") is None
+        True
+    """
+    match = _AZURE_URL.fullmatch(url.strip())
+    if match is None:
+        return None
+    return AzureBlobUrl(match["account"], match["container"], (match["path"] or "").strip("/"))
+
+
+def cloud_of_results(url: str) -> Cloud:
+    """The cloud a results URL belongs to; `ConfigError` saying the accepted forms otherwise.
+
+    Example:
+        >>> cloud_of_results("s3://my-bucket/blast")
+        'aws'
+        >>> cloud_of_results("/data/results")
+        Traceback (most recent call last):
+        ...
+        blastflow.errors.ConfigError: results location '/data/results' is not a bucket URL ElasticBLAST accepts: \
+use gs://<bucket>/<path> (GCP), s3://<bucket>/<path> (AWS) or \
+https://<account>.blob.core.windows.net/<container>/<path> (Azure). Set BLASTFLOW_ELB_RESULTS.
+    """
+    problems = _results_problems(url)
+    if problems:
+        raise ConfigError(" ".join(p.text for p in problems) + " Set BLASTFLOW_ELB_RESULTS.")
+    return _cloud_prefix(url)  # type: ignore[return-value]
+
+
+def results_for_job(base: str, job_id: str) -> str:
+    """The job's own results location under the profile's base (ElasticBLAST wants one per search).
+
+    Example:
+        >>> results_for_job("gs://bkt/blast/", "0d6c")
+        'gs://bkt/blast/0d6c'
+    """
+    return f"{base.strip().rstrip('/')}/{job_id}"
+
+
+def db_label(db: str) -> str:
+    """The database name as it appears in result file names (`batch_000-blastn-<label>.out.gz`).
+
+    Example:
+        >>> db_label("https://acct.blob.core.windows.net/dbs/fire_ant/prot"), db_label("swissprot")
+        ('prot', 'swissprot')
+    """
+    return db.rstrip("/").rsplit("/", 1)[-1]
+
+
+def check_options(options: Sequence[str]) -> None:
+    """Raise `InputError` for BLAST options ElasticBLAST rejects or the pipeline sets itself.
+
+    Example:
+        >>> check_options(["-word_size", "11", "-dust", "no"])
+        >>> check_options(["-remote"])
+        Traceback (most recent call last):
+        ...
+        blastflow.errors.InputError: BLAST option -remote is not accepted by ElasticBLAST; remove it.
+    """
+    problems = _option_problems(options)
+    if problems:
+        raise InputError(" ".join(p.text for p in problems))
+
+
+def build_config(search: ElbSearch, profile: ElbProfile) -> configparser.ConfigParser:
+    """The `.ini` for one search: `[cloud-provider]`, `[cluster]` and `[blast]`.
+
+    Values are stored as ElasticBLAST will read them (its ConfigParser interpolates `%`).
+    """
+    cfg = configparser.ConfigParser(interpolation=None)
+    cloud = _cloud_prefix(search.results)
+    provider: dict[str, str | None] = {}
+    if cloud == "gcp":
+        provider = {"gcp-project": profile.gcp_project, "gcp-region": profile.gcp_region, "gcp-zone": profile.gcp_zone}
+    elif cloud == "aws":
+        provider = {"aws-region": profile.aws_region}
+    elif cloud == "azure":
+        provider = {
+            "azure-region": profile.azure_region,
+            "azure-resource-group": profile.azure_resource_group,
+            "azure-storage-account": profile.azure_storage_account,
+            "azure-storage-account-container": profile.azure_storage_account_container,
+            "azure-acr-name": profile.azure_acr_name,
+            "azure-acr-resource-group": profile.azure_acr_resource_group,
+        }
+    cluster = {
+        "name": profile.cluster_name,
+        "machine-type": profile.machine_type,
+        "num-nodes": _text(profile.num_nodes),
+        "num-cpus": _text(profile.num_cpus),
+        "pd-size": profile.pd_size,
+        "use-preemptible": None if profile.use_preemptible is None else ("yes" if profile.use_preemptible else "no"),
+        "labels": profile.labels,
+    }
+    batch_len = search.batch_len or profile.batch_len or DEFAULT_BATCH_LEN.get(search.program)
+    blast = {
+        "program": search.program,
+        "db": search.db,
+        "queries": search.queries,
+        "results": search.results,
+        "options": shlex.join(search.options) if search.options else None,
+        "batch-len": _text(batch_len),
+        "mem-request": profile.mem_request,
+        "mem-limit": profile.mem_limit,
+    }
+    for section, values in (("cloud-provider", provider), ("cluster", cluster), ("blast", blast)):
+        cfg.add_section(section)
+        for key, value in values.items():
+            if value is not None and value != "":
+                cfg.set(section, key, value.replace("%", "%%"))
+    return cfg
+
+
+def render_config(cfg: configparser.ConfigParser) -> str:
+    """The `.ini` text.
+
+    Example:
+        >>> cfg = configparser.ConfigParser(interpolation=None)
+        >>> cfg.read_dict({"blast": {"program": "blastp"}})
+        >>> render_config(cfg)
+        '[blast]\\nprogram = blastp\\n'
+    """
+    out = io.StringIO()
+    cfg.write(out)
+    return out.getvalue().rstrip("\n") + "\n"
+
+
+def read_config(text: str) -> configparser.ConfigParser:
+    """Parse `.ini` text the way ElasticBLAST does (`%%` reads as `%`)."""
+    cfg = configparser.ConfigParser()
+    cfg.read_string(text)
+    return cfg
+
+
+def config_problems(cfg: configparser.ConfigParser) -> list[_Problem]:
+    """Everything ElasticBLAST would reject in `cfg` (read with `read_config`)."""
+    problems: list[_Problem] = []
+    blast = cfg["blast"] if cfg.has_section("blast") else {}
+    for key in ("program", "db", "queries", "results"):
+        if not blast.get(key, "").strip():
+            kind = "config" if key == "results" else "input"
+            problems.append(_Problem(kind, f"[blast] {key} is required."))
+    program = blast.get("program", "").strip().lower()
+    if program and program not in SUPPORTED_PROGRAMS:
+        problems.append(_Problem("input", f"BLAST program {program!r} is not supported by ElasticBLAST."))
+    options = blast.get("options", "")
+    try:
+        problems += _option_problems(shlex.split(options))
+    except ValueError as exc:
+        problems.append(_Problem("input", f"BLAST options {options!r} cannot be parsed: {exc}."))
+    for key in ("batch-len",):
+        if key in blast and not _positive_int(blast[key]):
+            problems.append(_Problem("input", f"[blast] {key} must be a positive integer, not {blast[key]!r}."))
+    for key in ("mem-request", "mem-limit"):
+        if key in blast and not _MEMORY.fullmatch(blast[key]):
+            problems.append(_Problem("config", f"[blast] {key} must be a memory size like 8G, not {blast[key]!r}."))
+    results = blast.get("results", "").strip()
+    if results:
+        problems += _results_problems(results)
+        if not _results_problems(results):
+            problems += _provider_problems(cfg, _cloud_prefix(results), results)  # type: ignore[arg-type]
+    cluster = cfg["cluster"] if cfg.has_section("cluster") else {}
+    for key in ("num-nodes", "num-cpus"):
+        if key in cluster and not _positive_int(cluster[key]):
+            problems.append(_Problem("config", f"[cluster] {key} must be a positive integer, not {cluster[key]!r}."))
+    name = cluster.get("name")
+    if name and not _GKE_CLUSTER_NAME.fullmatch(name):
+        problems.append(
+            _Problem(
+                "config",
+                f"[cluster] name {name!r} must be at most 40 lowercase letters, digits "
+                "and dashes, starting with a letter.",
+            )
+        )
+    return problems
+
+
+def validate_config(cfg: configparser.ConfigParser) -> None:
+    """Raise one error listing every problem: `InputError` if any is the user's, else `ConfigError`."""
+    problems = config_problems(cfg)
+    if not problems:
+        return
+    text = "ElasticBLAST would reject this search: " + " ".join(p.text for p in problems)
+    if any(p.kind == "input" for p in problems):
+        raise InputError(text)
+    raise ConfigError(text + " Fix the BLASTFLOW_ELB_* settings of the cluster profile.")
+
+
+def _option_problems(options: Sequence[str]) -> list[_Problem]:
+    problems = []
+    for option in options:
+        name = option.split("=", 1)[0]
+        if name in ELB_REJECTED_OPTIONS:
+            problems.append(_Problem("input", f"BLAST option {name} is not accepted by ElasticBLAST; remove it."))
+        elif name in PIPELINE_OPTIONS:
+            problems.append(
+                _Problem(
+                    "input",
+                    f"BLAST option {name} is set by the pipeline; remove it "
+                    "(use the query, database and program parameters).",
+                )
+            )
+        if _UNSAFE_OPTION_CHARS.search(option):
+            problems.append(
+                _Problem(
+                    "input",
+                    f"BLAST option value {option!r} contains a character ElasticBLAST "
+                    "cannot pass on (quote, backslash, $, `, ;, |, &, <, > or newline).",
+                )
+            )
+    return problems
+
+
+def _cloud_prefix(url: str) -> Cloud | None:
+    if url.startswith("gs://"):
+        return "gcp"
+    if url.startswith("s3://"):
+        return "aws"
+    if url.startswith("https://") and ".blob.core.windows.net" in url:
+        return "azure"
+    return None
+
+
+def _results_problems(url: str) -> list[_Problem]:
+    url = url.strip()
+    cloud = _cloud_prefix(url)
+    if cloud is None:
+        return [
+            _Problem(
+                "config", f"results location {url!r} is not a bucket URL ElasticBLAST accepts: use {_RESULTS_FORMS}."
+            )
+        ]
+    if cloud == "azure":
+        parsed = parse_azure_blob_url(url)
+        if parsed is None or not _AZURE_ACCOUNT.fullmatch(parsed.account):
+            return [
+                _Problem(
+                    "config",
+                    f"results location {url!r} must be https://<account>.blob.core.windows.net/"
+                    "<container>/<path> with a storage account name of 3-24 lowercase letters "
+                    "and digits.",
+                )
+            ]
+        if not _AZURE_CONTAINER.fullmatch(parsed.container):
+            return [
+                _Problem(
+                    "config",
+                    f"results container {parsed.container!r} must be 3-63 lowercase letters, digits and single dashes.",
+                )
+            ]
+        return []
+    bucket = url[5:].split("/", 1)[0]
+    pattern = _GCS_BUCKET if cloud == "gcp" else _S3_BUCKET
+    if not pattern.fullmatch(bucket):
+        return [
+            _Problem(
+                "config",
+                f"bucket name {bucket!r} in {url!r} must be lowercase letters, digits, dashes "
+                "and dots, beginning and ending with a letter or digit.",
+            )
+        ]
+    return []
+
+
+def _provider_problems(cfg: configparser.ConfigParser, cloud: Cloud, results: str) -> list[_Problem]:
+    section = cfg["cloud-provider"] if cfg.has_section("cloud-provider") else {}
+    problems = []
+    present = {key.split("-")[0] for key in section} & set(_PROVIDER_KEYS)
+    others = sorted(present - {cloud})
+    if others:
+        problems.append(
+            _Problem(
+                "config",
+                f"[cloud-provider] has keys for {', '.join(others)} but the results "
+                f"location is on {cloud}; ElasticBLAST uses one cloud provider.",
+            )
+        )
+    missing = [k for k in _PROVIDER_KEYS[cloud] if not section.get(k, "").strip()]
+    if missing:
+        env = ", ".join("BLASTFLOW_ELB_" + k.replace("-", "_").upper() for k in missing)
+        problems.append(
+            _Problem(
+                "config", f"[cloud-provider] needs {', '.join(missing)} for results on {cloud} (set {env})."
+            )
+        )
+    account = section.get("azure-storage-account", "").strip()
+    parsed = parse_azure_blob_url(results) if cloud == "azure" else None
+    if parsed is not None and account and parsed.account != account:
+        problems.append(
+            _Problem(
+                "config",
+                f"results location is in storage account {parsed.account!r} but "
+                f"azure-storage-account is {account!r}; they must be the same.",
+            )
+        )
+    return problems
+
+
+def _positive_int(text: str) -> bool:
+    return text.strip().isdigit() and int(text) > 0
+
+
+def _text(value: int | None) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,312 @@
+"""The elastic-blast backend against its doubles: fake `elastic-blast`, fake Kubernetes API, real Azurite and BLAST+."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from elb_doubles import NUCL_DB, PROT_DB, ElbWorld, first_records
+
+from blastflow.backends.base import PreparedRun, RunState, SearchSpec
+from blastflow.backends.elastic_blast import ElasticBlastBackend
+from blastflow.elb_config import read_config
+from blastflow.errors import BackendError, ConfigError, InputError, TransientBackendError
+from blastflow.failure import child_error_text
+from blastflow.stream import stream_child
+
+pytestmark = pytest.mark.azurite
+
+JOB_ID = "5f0c2a8e-1b3d-4c5e-8f70-9a1b2c3d4e5f"
+INFO_LINE = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z INFO: "
+
+
+def _prepare(
+    tmp_path: Path, *, count: int = 6, batch_len: int | None = 300, **spec: object
+) -> tuple[ElasticBlastBackend, PreparedRun]:
+    backend = ElasticBlastBackend()
+    fields = {"program": "blastp", "query": first_records("prot", count), "db": PROT_DB, "batch_len": batch_len,
+              **spec}
+    run = backend.prepare(JOB_ID, SearchSpec(**fields), tmp_path / "job")
+    return backend, run
+
+
+def _submit(backend: ElasticBlastBackend, run: PreparedRun) -> tuple[int, list[tuple[str, str]]]:
+    lines: list[tuple[str, str]] = []
+    result = stream_child(
+        backend.submit_command(run), lambda s, line: lines.append((s, line)), env=backend.submit_env(run),
+        cwd=run.workdir, timeout_s=120,
+    )
+    return result.returncode, lines
+
+
+def _status_until_done(backend: ElasticBlastBackend, run: PreparedRun, attempts: int = 10):
+    for _ in range(attempts):
+        status = backend.status(run)
+        if status.state in (RunState.SUCCESS, RunState.FAILURE):
+            return status
+    raise AssertionError(f"no final status after {attempts} polls: {status}")
+
+
+def test_prepare_writes_the_ini_elastic_blast_reads(elb_world: ElbWorld, tmp_path: Path) -> None:
+    _, run = _prepare(tmp_path, options="-seg yes")
+    cfg = read_config(run.config_path.read_text())
+    assert cfg["blast"]["program"] == "blastp"
+    assert cfg["blast"]["db"] == PROT_DB
+    assert cfg["blast"]["results"] == f"{elb_world.results_base}/{JOB_ID}" == run.results_location
+    assert cfg["blast"]["options"] == "-seg yes -evalue 1e-05 -max_target_seqs 10"
+    assert cfg["blast"]["batch-len"] == "300"
+    assert Path(cfg["blast"]["queries"]).read_text().count(">") == 6
+    assert cfg["cloud-provider"]["azure-storage-account-container"] == elb_world.container
+    assert run.query_count == 6 and len(run.batches) >= 2
+    assert PreparedRun.load(run.workdir) == run
+
+
+def test_success_streams_counts_pods_and_fetches_real_archives(elb_world: ElbWorld, tmp_path: Path) -> None:
+    backend, run = _prepare(tmp_path)
+    code, lines = _submit(backend, run)
+
+    assert code == 0
+    stderr = [line for stream, line in lines if stream == "stderr"]
+    assert any(line.endswith("INFO: Splitting queries into batches") for line in stderr)
+    assert any(f"INFO: {len(run.batches)} batches" in line for line in stderr)
+    assert any("WARNING: BLAST memory limit" in line for line in stderr)
+    assert all("\x1b" not in line for _, line in lines), "colour codes must be gone before anyone sees a line"
+    assert ("stdout", "[parallel-prep] running 4 azcopy checks concurrently") in lines
+    # The fake ElasticBLAST split the queries exactly as prepare did.
+    assert len(elb_world.cluster.search(run.results_location)["batches"]) == len(run.batches)
+
+    first = backend.pod_counts(run)
+    assert first.pending == len(run.batches) and first.total == len(run.batches)
+    assert backend.pod_counts(run).running == len(run.batches)
+    status = _status_until_done(backend, run)
+    assert status.state is RunState.SUCCESS
+    assert status.message.startswith("Your ElasticBLAST search succeeded")
+    assert backend.pod_counts(run).succeeded == len(run.batches)
+    assert (run.workdir / "elb-job-id").read_text().startswith("job-")  # the fork's label, narrowing later listings
+    assert elb_world.k8s.requests[-1].query["labelSelector"] == [
+        f"app=blast,elb-job-id={(run.workdir / 'elb-job-id').read_text()}"
+    ]
+
+    archives = backend.fetch_results(run, tmp_path / "archives")
+    assert [a.name for a in archives] == [f"batch_{i:03d}.asn" for i in range(len(run.batches))]
+    hits = subprocess.run(["blast_formatter", "-archive", str(archives[0]), "-outfmt", "6 qseqid sseqid evalue"],
+                          capture_output=True, text=True, check=True).stdout.splitlines()
+    first_query = run.batches[0].path.read_text().split()[0][1:]
+    assert any(h.split("\t")[:2] == [first_query, first_query] for h in hits), "a protein finds itself"
+
+    logs = backend.pod_logs(run, tail_lines=3)
+    blast_logs = {k: v for k, v in logs.items() if k.endswith("/blast")}
+    assert len(blast_logs) == len(run.batches)
+    assert all(text.splitlines()[-1].startswith("run end") and text.count("\n") == 3 for text in blast_logs.values())
+
+
+def test_blast_failure_reports_the_blast_error(elb_world: ElbWorld, tmp_path: Path) -> None:
+    elb_world.scenario("blast_failure")
+    backend, run = _prepare(tmp_path)
+    assert _submit(backend, run)[0] == 0
+
+    status = _status_until_done(backend, run)
+
+    assert status.state is RunState.FAILURE
+    assert f"1 of {len(run.batches)} batches failed" in status.message
+    assert "BLAST Database error" in status.message  # real BLAST+'s own words
+    assert any("results-export exited with code" in p for p in backend.pod_problems(run))
+    with pytest.raises(BackendError, match=r"ElasticBLAST marked the search failed.*BLAST Database error") as failed:
+        backend.fetch_results(run, tmp_path / "archives")
+    assert failed.value.code == "blast_failed"
+
+
+def test_submit_failure_exits_with_the_documented_code_and_its_error_line(elb_world: ElbWorld, tmp_path: Path) -> None:
+    elb_world.scenario("submit_failure")
+    backend, run = _prepare(tmp_path)
+
+    code, lines = _submit(backend, run)
+
+    assert code == 7
+    text = child_error_text("elastic-blast submit", code, [ln for s, ln in lines if s == "stderr"],
+                            [ln for s, ln in lines if s == "stdout"])
+    assert "exited with code 7" in text and "QuotaExceeded" in text
+    assert elb_world.cluster.search(run.results_location) is None
+
+
+def test_a_pod_that_never_starts_stays_pending_and_says_why(elb_world: ElbWorld, tmp_path: Path) -> None:
+    elb_world.scenario("never_starts")
+    backend, run = _prepare(tmp_path)
+    assert _submit(backend, run)[0] == 0
+
+    for _ in range(4):
+        counts = backend.pod_counts(run)
+        assert counts.pending == len(run.batches) and counts.running == 0
+    status = backend.status(run)
+    assert status.state is RunState.RUNNING and status.counts.pending == len(run.batches)
+    problems = backend.pod_problems(run)
+    assert len(problems) == 2 * len(run.batches)  # the blast and results-export containers
+    assert all("ImagePullBackOff" in p and "Back-off pulling image" in p for p in problems)
+    assert backend.pod_logs(run) == {}  # containers waiting to start have no log
+
+
+def test_lost_cluster_credentials_mid_run_is_a_permanent_error(elb_world: ElbWorld, tmp_path: Path) -> None:
+    backend, run = _prepare(tmp_path)
+    assert _submit(backend, run)[0] == 0
+    elb_world.k8s.revoke_credentials(after=2)
+
+    backend.pod_counts(run)
+    backend.pod_counts(run)
+    with pytest.raises(BackendError, match="cluster credentials rejected \\(HTTP 401") as lost:
+        backend.pod_counts(run)
+    assert lost.value.code == "cluster_auth" and not isinstance(lost.value, TransientBackendError)
+    with pytest.raises(BackendError, match="cluster credentials rejected") as status_lost:
+        backend.status(run)  # `elastic-blast status --exit-code` exits 1 here: not a search FAILURE
+    assert status_lost.value.code == "cluster_auth"
+    with pytest.raises(BackendError, match="credentials rejected"):
+        backend.pod_logs(run)
+
+
+def test_empty_pod_logs_until_the_pods_flush(elb_world: ElbWorld, tmp_path: Path) -> None:
+    backend, run = _prepare(tmp_path)
+    assert _submit(backend, run)[0] == 0
+    assert _status_until_done(backend, run).state is RunState.SUCCESS
+    elb_world.cluster.configure(empty_log_reads=2 * len(run.batches))  # one read of every container is empty
+
+    assert backend.pod_logs(run) == {}
+    later = backend.pod_logs(run)
+    assert len(later) == 2 * len(run.batches)
+    assert all(text.strip() for text in later.values())
+
+
+def test_cluster_hiccups_are_transient(elb_world: ElbWorld, tmp_path: Path) -> None:
+    backend, run = _prepare(tmp_path)
+    assert _submit(backend, run)[0] == 0
+    for status in (500, 503, 429):
+        elb_world.k8s.fail(status, path="/pods")
+        with pytest.raises(TransientBackendError, match=f"HTTP {status}"):
+            backend.pod_counts(run)
+    elb_world.k8s.slow(5.0, path="/pods")
+    with pytest.raises(TransientBackendError, match="did not answer within 3 s"):
+        backend.pod_counts(run)
+    assert backend.pod_counts(run).total == len(run.batches)  # and then it answers again
+
+
+def test_forbidden_names_the_missing_rbac(elb_world: ElbWorld, tmp_path: Path) -> None:
+    backend, run = _prepare(tmp_path)
+    assert _submit(backend, run)[0] == 0
+    elb_world.k8s.fail(403, message='pods is forbidden: User "system:serviceaccount:blast:flow" cannot list pods')
+
+    with pytest.raises(BackendError, match=r"cannot list pods.*get, list and watch on pods and pods/log") as denied:
+        backend.pod_counts(run)
+    assert denied.value.code == "cluster_auth"
+
+
+def test_stray_elb_variables_cannot_redirect_the_search(
+    elb_world: ElbWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ELB_RESULTS", f"{elb_world.results_base}/somebody-else")
+    monkeypatch.setenv("ELB_BATCH_LEN", "1")
+    backend, run = _prepare(tmp_path)
+
+    assert _submit(backend, run)[0] == 0
+
+    search = elb_world.cluster.search(run.results_location)
+    assert search is not None and len(search["batches"]) == len(run.batches)
+    assert elb_world.cluster.search(f"{elb_world.results_base}/somebody-else") is None
+
+
+def test_cancel_deletes_the_search(elb_world: ElbWorld, tmp_path: Path) -> None:
+    backend, run = _prepare(tmp_path)
+    assert _submit(backend, run)[0] == 0
+
+    backend.cancel(run)
+
+    assert elb_world.cluster.search(run.results_location) is None
+    assert backend.pod_counts(run).total == 0
+    assert backend.status(run).state is RunState.UNKNOWN
+
+
+def test_fetch_results_waits_for_every_batch_export(elb_world: ElbWorld, tmp_path: Path) -> None:
+    backend, run = _prepare(tmp_path)
+    assert _submit(backend, run)[0] == 0
+
+    with pytest.raises(TransientBackendError, match=f"0 of {len(run.batches)} batch results"):
+        backend.fetch_results(run, tmp_path / "archives")
+
+
+def test_nucleotide_search_end_to_end(elb_world: ElbWorld, tmp_path: Path) -> None:
+    backend, run = _prepare(tmp_path, program="blastn", query=first_records("cdna", 2), db=NUCL_DB, batch_len=None)
+    assert len(run.batches) == 1
+    assert _submit(backend, run)[0] == 0
+    assert _status_until_done(backend, run).state is RunState.SUCCESS
+    assert len(backend.fetch_results(run, tmp_path / "archives")) == 1
+
+
+@pytest.mark.parametrize(
+    ("spec", "error", "message"),
+    [
+        ({"db": "/data/blastdb/swissprot"}, InputError, "not something ElasticBLAST can search"),
+        ({"db": "nt"}, InputError, "blastp searches a protein database, but 'nt' is a nucleotide database"),
+        ({"db": "Swissprot"}, InputError, "did you mean 'swissprot'"),
+        ({"db": "gs://bucket/dbs/prot"}, InputError, "database 'gs://bucket/dbs/prot' is on gcp"),
+        ({"options": "-remote"}, InputError, "option -remote is not allowed"),
+        ({"options": "-outfmt 6"}, InputError, "option -outfmt is not allowed"),
+        ({"query": ">q\nACGTACGTACGTACGTACGT\n"}, InputError, "blastp expects a protein query"),
+    ],
+)
+def test_prepare_rejects_what_elastic_blast_cannot_run(
+    elb_world: ElbWorld, tmp_path: Path, spec: dict, error: type, message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        _prepare(tmp_path, **spec)
+    assert not (tmp_path / "job" / "elastic-blast.ini").exists(), "nothing is written for a rejected search"
+
+
+def test_prepare_needs_a_complete_profile(elb_world: ElbWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BLASTFLOW_ELB_RESULTS")
+    with pytest.raises(ConfigError, match="set BLASTFLOW_ELB_RESULTS"):
+        _prepare(tmp_path)
+    monkeypatch.setenv("BLASTFLOW_ELB_RESULTS", "s3://blast-results/runs")
+    with pytest.raises(ConfigError, match=r"needs aws-region for results on aws \(set BLASTFLOW_ELB_AWS_REGION\)"):
+        _prepare(tmp_path)
+
+
+def test_a_missing_executable_is_a_config_error(elb_world: ElbWorld, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    _, run = _prepare(tmp_path)
+    monkeypatch.setenv("BLASTFLOW_ELB_EXECUTABLE", "elastic-blast-not-installed")
+    with pytest.raises(ConfigError, match="pip install elastic-blast"):
+        ElasticBlastBackend().status(run)
+
+
+def test_the_fake_cli_buffers_stdout_like_a_python_child(elb_world: ElbWorld, tmp_path: Path) -> None:
+    """Only PYTHONUNBUFFERED=1 (which the streamer sets) gets stdout lines out while the child still runs."""
+    backend, run = _prepare(tmp_path)
+    handshake = tmp_path / "handshake"
+    env = {**backend.submit_env(run), "FAKE_ELB_HANDSHAKE": str(handshake), "FAKE_ELB_HANDSHAKE_TIMEOUT": "1"}
+
+    def on_line(stream: str, line: str) -> None:
+        if "[parallel-prep]" in line:
+            handshake.touch()
+        seen.append(line)
+
+    seen: list[str] = []
+    assert stream_child(backend.submit_command(run), on_line, env=env, cwd=run.workdir).returncode == 0
+    assert any("the first stdout line was read while submit was running" in line for line in seen)
+
+    handshake.unlink()
+    elb_world.cluster.delete(run.results_location)  # submit again to the same results location
+    plain_env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"} | env
+    proc = subprocess.Popen(backend.submit_command(run), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=plain_env, cwd=run.workdir, text=True)
+
+    def read_stdout() -> None:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            if "[parallel-prep]" in line:
+                handshake.touch()
+
+    reader = threading.Thread(target=read_stdout)
+    reader.start()
+    stderr = proc.stderr.read()  # type: ignore[union-attr]
+    proc.wait(timeout=60)
+    reader.join(timeout=10)
+    assert "nobody read the first stdout line while submit was running" in stderr

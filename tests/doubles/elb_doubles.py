@@ -1,0 +1,199 @@
+"""Pytest fixtures for the ElasticBLAST test doubles: fake cluster, fake Kubernetes API, fake `elastic-blast`.
+
+Use them from any conftest with two lines:
+
+    sys.path.insert(0, str(<repo>/tests/doubles))
+    from elb_doubles import *  # noqa: F403
+
+`elb_world` is the one most tests want: a fake cluster, its Kubernetes API
+server on 127.0.0.1 with a kubeconfig, the fake `elastic-blast` first on PATH,
+real BLAST databases made from the sample data (found through BLASTDB), a results
+container in the session's Azurite, and the `BLASTFLOW_ELB_*` environment that
+makes `ElbProfile()` (and so `ElasticBlastBackend()`) use all of it, exactly the
+way a deployment's environment would.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fake_cluster import FakeCluster
+from fake_k8s import FakeKubernetes
+
+__all__ = [
+    "ElbWorld",
+    "elb_blast_dbs",
+    "elb_world",
+    "fake_cluster",
+    "fake_elastic_blast",
+    "fake_k8s",
+    "fake_kubeconfig",
+    "first_records",
+    "sample_fasta",
+]
+
+DOUBLES = Path(__file__).resolve().parent
+REPO = DOUBLES.parents[1]
+# The repository's copy of the sample data; DESIGN.md's shared location until it is copied in.
+SAMPLE_DATA = next(
+    (d for d in (REPO / "data" / "sinvicta", REPO.parent / "shared" / "data" / "sinvicta") if d.is_dir()),
+    REPO / "data" / "sinvicta",
+)
+NUCL_DB, PROT_DB = "sinvicta_cdna", "sinvicta_prot"
+AZURITE_ACCOUNT = "devstoreaccount1"
+
+
+def sample_fasta(kind: str) -> Path:
+    """The bundled sample FASTA: kind "cdna" (473 transcripts) or "prot" (1,189 proteins)."""
+    path = SAMPLE_DATA / f"Sinvicta2-2-3.{kind}.subset.fasta"
+    if not path.is_file():
+        pytest.fail(f"sample data {path} is missing", pytrace=False)
+    return path
+
+
+def first_records(kind: str, count: int) -> str:
+    """The first `count` records of a sample FASTA, as FASTA text (a small real query)."""
+    text = sample_fasta(kind).read_text()
+    return ">" + ">".join(text.split(">")[1 : count + 1])
+
+
+@pytest.fixture(scope="session")
+def elb_blast_dbs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A BLASTDB directory with `sinvicta_cdna` (nucl) and `sinvicta_prot` (prot), built by real makeblastdb."""
+    directory = tmp_path_factory.mktemp("blastdb")
+    for kind, name, dbtype in (("cdna", NUCL_DB, "nucl"), ("prot", PROT_DB, "prot")):
+        subprocess.run(
+            ["makeblastdb", "-in", str(sample_fasta(kind)), "-dbtype", dbtype, "-out", str(directory / name),
+             "-title", name],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    return directory
+
+
+@pytest.fixture
+def fake_cluster(tmp_path: Path) -> FakeCluster:
+    """The fake cluster's shared state (scenario, pods, exports) in a directory of this test."""
+    return FakeCluster(tmp_path / "fake-cluster")
+
+
+@pytest.fixture
+def fake_k8s(fake_cluster: FakeCluster) -> Iterator[FakeKubernetes]:
+    """The fake Kubernetes API server, listening on 127.0.0.1 for this test."""
+    server = FakeKubernetes(fake_cluster).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fake_kubeconfig(fake_k8s: FakeKubernetes, tmp_path: Path) -> Path:
+    """A kubeconfig whose current context is the fake API server (bearer token auth)."""
+    return fake_k8s.write_kubeconfig(tmp_path / "kubeconfig.yaml")
+
+
+@pytest.fixture
+def fake_elastic_blast(fake_cluster: FakeCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Put the fake `elastic-blast` first on PATH (a launcher that runs fake_elastic_blast.py)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    launcher = bin_dir / "elastic-blast"
+    launcher.write_text(
+        f"#!{sys.executable}\n"
+        '"""TEST DOUBLE launcher: runs tests/doubles/fake_elastic_blast.py as `elastic-blast`."""\n'
+        "import runpy, sys\n"
+        "sys.argv[0] = 'elastic-blast'\n"
+        f"runpy.run_path({str(DOUBLES / 'fake_elastic_blast.py')!r}, run_name='__main__')\n"
+    )
+    launcher.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("FAKE_ELB_STATE", str(fake_cluster.directory))
+    monkeypatch.delenv("FAKE_ELB_SCENARIO", raising=False)
+    for name in [n for n in os.environ if n.startswith("ELB_")]:
+        monkeypatch.delenv(name)
+    return launcher
+
+
+@dataclass
+class ElbWorld:
+    """Everything an ElasticBLAST run needs, all doubles or emulators, wired through the environment."""
+
+    cluster: FakeCluster
+    k8s: FakeKubernetes
+    kubeconfig: Path
+    elastic_blast: Path
+    blastdb: Path
+    container: str
+    results_base: str
+    connection_string: str
+
+    def scenario(self, name: str) -> None:
+        """success, blast_failure, submit_failure or never_starts, for searches submitted from now on."""
+        self.cluster.configure(scenario=name)
+
+    def blob_names(self, prefix: str = "") -> list[str]:
+        """Every blob in the results container (to check what the fake cluster exported)."""
+        from azure.storage.blob import BlobServiceClient
+
+        with BlobServiceClient.from_connection_string(self.connection_string) as service:
+            return sorted(service.get_container_client(self.container).list_blob_names(name_starts_with=prefix))
+
+
+@pytest.fixture
+def elb_world(
+    azurite,  # the session Azurite of tests/conftest.py
+    fake_cluster: FakeCluster,
+    fake_k8s: FakeKubernetes,
+    fake_kubeconfig: Path,
+    fake_elastic_blast: Path,
+    elb_blast_dbs: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> ElbWorld:
+    """The fake ElasticBLAST world, and the BLASTFLOW_ELB_* environment pointing at it."""
+    from azure.storage.blob import BlobServiceClient
+
+    container = "elb" + uuid.uuid4().hex[:12]
+    with BlobServiceClient.from_connection_string(azurite.connection_string) as service:
+        service.create_container(container)
+    results_base = f"https://{AZURITE_ACCOUNT}.blob.core.windows.net/{container}/searches"
+    fake_cluster.configure(blob_connection_string=azurite.connection_string)
+    env = {
+        "BLASTDB": str(elb_blast_dbs),
+        "BLASTFLOW_ELB_RESULTS": results_base,
+        "BLASTFLOW_ELB_AZURE_REGION": "eastus",
+        "BLASTFLOW_ELB_AZURE_RESOURCE_GROUP": "rg-blastflow-test",
+        "BLASTFLOW_ELB_AZURE_STORAGE_ACCOUNT": AZURITE_ACCOUNT,
+        "BLASTFLOW_ELB_AZURE_STORAGE_ACCOUNT_CONTAINER": container,
+        "BLASTFLOW_ELB_KUBECONFIG": str(fake_kubeconfig),
+        "BLASTFLOW_ELB_NAMESPACE": "default",
+        "BLASTFLOW_ELB_K8S_REQUEST_TIMEOUT_S": "3",
+        "BLASTFLOW_ELB_BLOB_CONNECTION_STRING": azurite.connection_string,
+        "BLASTFLOW_ELB_COMMAND_TIMEOUT_S": "120",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for name in ("BLASTFLOW_ELB_K8S_CREDENTIALS_BLOCK", "BLASTFLOW_ELB_AZURE_CREDENTIALS_BLOCK",
+                 "BLASTFLOW_AZURE_CREDENTIALS_BLOCK", "BLASTFLOW_ELB_CLUSTER_NAME", "BLASTFLOW_ELB_BATCH_LEN"):
+        monkeypatch.delenv(name, raising=False)
+    return ElbWorld(
+        cluster=fake_cluster,
+        k8s=fake_k8s,
+        kubeconfig=fake_kubeconfig,
+        elastic_blast=fake_elastic_blast,
+        blastdb=elb_blast_dbs,
+        container=container,
+        results_base=results_base,
+        connection_string=azurite.connection_string,
+    )
