@@ -66,7 +66,7 @@ _CLIENT_OPTIONS: dict[str, Any] = {
     "retry_backoff_factor": 0.2,
     "retry_backoff_max": 2,
     "connection_timeout": 5,
-    "read_timeout": 30,
+    "read_timeout": 10,  # a hung endpoint: StoreUnavailable in about 20 s (one read retry)
 }
 # A write whose request may have reached the service is not retried by the SDK: a blind retry of a
 # create or a log append could apply it twice. Our own loop re-reads before it writes again.

@@ -35,6 +35,12 @@ class StateStore(Protocol):
 
     Every state change goes through `update`: read, `merge`, conditional write,
     and on conflict re-read and re-merge. Nothing else writes a job row.
+
+    Every method checks its arguments before any I/O: a bad job id, step,
+    status, cursor or limit raises `InputError`. A record or a log line that
+    would break a Table storage limit raises `StoreLimitError` and nothing of
+    that call is stored (clip long lines with `limits.clip_log_line`). An
+    unreachable store raises `StoreUnavailable`.
     """
 
     def get(self, job_id: str) -> JobRecord | None:
@@ -42,7 +48,10 @@ class StateStore(Protocol):
         ...
 
     def update(self, job_id: str, update: JobUpdate) -> JobRecord:
-        """Merge `update` into the job's row (creating it) and return the stored record."""
+        """Merge `update` into the job's row (creating it) and return the stored record.
+
+        The store sets `update.job_id`; an update naming another job raises InputError.
+        """
         ...
 
     def list_jobs(self, *, status: JobStatus | Sequence[JobStatus] | None = None, limit: int = 200) -> list[JobRecord]:
@@ -50,13 +59,22 @@ class StateStore(Protocol):
         ...
 
     def append_logs(self, job_id: str, step: StepName, lines: Sequence[str]) -> int:
-        """Append sanitised lines to the job's log for `step`; return the last sequence number."""
+        """Append sanitised lines to the job's log for `step`; return the last sequence number.
+
+        Sequence numbers run 1, 2, 3… per job and step, unique and gap-free even with
+        several writer processes. Every line is sanitised and checked before the first is
+        written. An empty `lines` returns the current last sequence number (0: none yet).
+        """
         ...
 
     def read_logs(
         self, job_id: str, step: StepName | None = None, after: str | None = None, limit: int | None = None
     ) -> LogPage:
-        """Lines in order (by step order, then sequence), only those after the `after` cursor."""
+        """Lines in order (by step order, then sequence), only those after the `after` cursor.
+
+        The page's cursor (opaque) resumes exactly after the last line returned; with no new
+        lines it is the `after` given. `step` reads one step and keeps the others' positions.
+        """
         ...
 
     def close(self) -> None: ...

@@ -55,7 +55,7 @@ def merge_and_write(
     write: Callable[[JobRecord, Read[T]], None],
     *,
     attempts: int = MAX_ATTEMPTS,
-    now: Callable[[], datetime] = _utcnow,
+    now: Callable[[], datetime] | None = None,
 ) -> JobRecord:
     """Apply `update` to the job's row through `merge` and a conditional write, retrying conflicts.
 
@@ -65,7 +65,7 @@ def merge_and_write(
         read: reads the row now.
         write: writes the new record if the row is still as read; raises WriteConflict if not.
         attempts: how many read-merge-write rounds before giving up.
-        now: the clock (UTC).
+        now: the clock (default: UTC now).
 
     Returns:
         The record as stored.
@@ -77,9 +77,10 @@ def merge_and_write(
     if update.job_id not in (None, job_id):
         raise InputError(f"update.job_id {update.job_id!r} does not match the job id {job_id!r} it is written to")
     update = update.model_copy(update={"job_id": job_id})
+    clock = now or _utcnow
     for attempt in range(attempts):
         current = read()
-        new = merge(current.record, update, now())
+        new = merge(current.record, update, clock())
         try:
             write(new, current)
         except WriteConflict:

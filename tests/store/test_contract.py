@@ -118,6 +118,7 @@ def test_list_jobs_newest_first_with_status_filter_and_limit(store: StateStore, 
     assert [job.job_id for job in both] == [ids[2], ids[1]]
     assert store.list_jobs(status=JobStatus.CANCELLED) == []
     assert store.list_jobs(limit=1)[0] == store.get(ids[4])
+    assert store.get(ids[0]).created_at == datetime(2026, 3, 1, 12, 0, 1, tzinfo=UTC)  # the test's clock
 
 
 @pytest.mark.parametrize(
