@@ -12,6 +12,7 @@ even where an emulator ignores If-Match inside a batch.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -77,11 +78,12 @@ _TABLE_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9]{0,40}")
 
 
 def _wire_size(entity: dict[str, Any]) -> int:
-    # What an operation adds to a transaction payload, with room for headers and type annotations.
+    # What an operation adds to a transaction payload: its JSON as the SDK sends it (non-ASCII
+    # escaped), with room for the part's headers and the type annotations.
     size = 600
     for name, value in entity.items():
         size += 2 * len(name) + 40
-        size += len(value.encode("utf-8")) * 2 if isinstance(value, str) else 40
+        size += len(json.dumps(value)) if isinstance(value, str) else 40
     return size
 
 

@@ -10,6 +10,7 @@ to the Table service limits too, so a job that fits here fits Azure.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -73,6 +74,7 @@ class SqliteStore:
         self.path = Path(path).expanduser()
         self._busy_timeout_s = busy_timeout_s
         self._local = threading.local()
+        self._pid = os.getpid()
         self._connections: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
         self._closed = False
@@ -92,6 +94,12 @@ class SqliteStore:
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
+        if conn is not None and self._pid != os.getpid():
+            conn = None  # a forked child must not use its parent's connection (SQLite forbids it)
+            self._local = threading.local()
+            with self._guard:
+                self._connections = []
+            self._pid = os.getpid()
         if conn is None:
             if self._closed:
                 raise StoreUnavailable(f"the SQLite store {self.path} is closed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
 import threading
 from pathlib import Path
@@ -108,3 +109,22 @@ def test_a_closed_store_says_so(tmp_path: Path) -> None:
     thread.start()
     thread.join()
     assert len(errors) == 1 and "closed" in str(errors[0])
+
+
+def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
+    """SQLite connections must not cross fork(): the child's writes still land, the parent's still work."""
+    with SqliteStore(tmp_path / "s.db") as store:
+        job_id = new_job_id()
+        store.update(job_id, JobUpdate(phase=Phase.RUNNING))  # the parent now holds a connection
+
+        def child() -> None:
+            store.update(job_id, JobUpdate(steps={StepName.RUN: StepUpdate(lines=["from the child"])}))
+
+        process = multiprocessing.get_context("fork").Process(target=child)
+        process.start()
+        process.join(60)
+
+        assert process.exitcode == 0
+        job = store.update(job_id, JobUpdate(steps={StepName.RUN: StepUpdate(lines=["from the parent"])}))
+        assert job.version == 3
+        assert job.steps[StepName.RUN].last_output == "from the child\nfrom the parent"
