@@ -77,7 +77,7 @@ class Azurite:
     def start(self) -> None:
         if not AZURITE_BIN.exists():
             pytest.fail(
-                f"Azurite is not installed ({AZURITE_BIN.relative_to(REPO)} is missing): run `make test` "
+                f"Azurite is not installed ({AZURITE_BIN} is missing): run `make test` "
                 "(or `npm ci` in the repository) to install it; the Table and Blob tests need the real emulator",
                 pytrace=False,
             )
