@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from blastflow.store.base import StateStore
+
 REPO = Path(__file__).resolve().parent.parent
 
 # ======================================================================================================
@@ -159,3 +161,17 @@ def azurite_private(tmp_path: Path) -> Iterator[Azurite]:
 def unique_name() -> str:
     """A fresh name usable as a Table name prefix (letters and digits, starts with a letter)."""
     return "t" + uuid.uuid4().hex[:12]
+
+
+# ---------------------------------------------------------------------------
+# Pipeline (flows, tasks, steps): a fresh embedded store per test.
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[StateStore]:
+    from blastflow.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    yield store
+    store.close()
