@@ -1,14 +1,42 @@
 """The merge of a state update into a job record: the only way a record changes.
 
 Every writer (tasks, flow hooks, reconcile, CLI) builds a `JobUpdate` and hands
-it to a store, which applies `merge` and writes conditionally. The rules:
+it to a store, which applies `merge` and writes conditionally. The rules, in the
+order `merge` applies them:
 
-- an update into a failure phase demotes every other `running` step to `failed`
-  with ``source="orphan_inferred"`` and the job's error (fix F of the notes);
-- an update that starts a later step completes the earlier `running` steps;
-- terminal phases are sticky: late writes may add logs or counters, but never
-  move the phase or restart a step;
-- invariant: a job in a terminal phase has no `running` step.
+1. Text is sanitised on the way in: every string of the update (fields, lines,
+   errors, messages, counter names, sources) goes through `sanitise`.
+2. Phases only move forward. Live phases are ordered ``queued < preparing <
+   submitting < submitted < running < finalizing``; an update naming an earlier
+   live phase (a late, out-of-order write) leaves the phase as it is. Any live
+   phase may move to a terminal one.
+3. Terminal phases are sticky: once ``completed`` or a failure phase, the phase,
+   the job's error (when it has one) and every finished step stay as they are,
+   and no step starts again. Late writes may still add log lines, replace a
+   tail (pod-log backfill), set counters, messages and plain fields such as
+   ``results_location`` or ``pod_logs``.
+4. Steps never go back: nothing returns a step to ``pending``, and a
+   ``completed`` or ``skipped`` step never restarts. A ``failed`` step may start
+   again while the job is live (a retried task).
+5. An update whose live phase names an active step (`PHASE_TO_STEP`) starts it
+   when it is ``pending`` or ``failed``, unless the update sets that step's
+   status itself.
+6. A step that fails while the phase stays live is recorded as failed and the
+   job goes on (Prefect may retry the task); the job fails only when a writer
+   sets a failure phase.
+7. Sweeps, so the timeline never shows a stale spinner:
+
+   - failure phase (``failed``, ``submit_failed``, ``worker_lost``,
+     ``cancelled``, ``timed_out``): every step still ``running`` becomes
+     ``failed`` with ``source="orphan_inferred"``, ``completed_at=now`` and the
+     job's error (fix F of the notes; fix G holds because reconcile writes
+     through here too). Steps never reached stay ``pending``.
+   - ``completed``: steps still ``running`` become ``completed``, steps never
+     reached become ``skipped``.
+   - live phase: when the update starts a step, every earlier ``running`` step
+     becomes ``completed``.
+
+Invariant (property-tested): a job in a terminal phase has no ``running`` step.
 """
 
 from __future__ import annotations
@@ -19,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from blastflow.model import (
     FAILURE_PHASES,
+    PHASE_MESSAGES,
     PHASE_TO_STEP,
     STEP_ORDER,
     TERMINAL_PHASES,
@@ -31,14 +60,31 @@ from blastflow.model import (
 )
 from blastflow.sanitise import sanitise
 
-__all__ = ["ERROR_MAX_CHARS", "TAIL_MAX_CHARS", "TAIL_MAX_LINES", "JobUpdate", "StepUpdate", "merge"]
+__all__ = [
+    "ERROR_MAX_CHARS",
+    "ORPHAN_SOURCE",
+    "TAIL_MAX_CHARS",
+    "TAIL_MAX_LINES",
+    "JobUpdate",
+    "StepUpdate",
+    "is_consistent",
+    "merge",
+]
 
 TAIL_MAX_LINES = 50
 TAIL_MAX_CHARS = 8_000
 ERROR_MAX_CHARS = 4_000
+ERROR_CODE_MAX_CHARS = 200
+MESSAGE_MAX_CHARS = 500
 ORPHAN_SOURCE = "orphan_inferred"
 
-_FINISHED = {StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED}
+_FINISHED = frozenset({StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED})
+_LIVE_ORDER: dict[Phase, int] = {
+    phase: rank
+    for rank, phase in enumerate(
+        (Phase.QUEUED, Phase.PREPARING, Phase.SUBMITTING, Phase.SUBMITTED, Phase.RUNNING, Phase.FINALIZING)
+    )
+}
 
 
 class StepUpdate(BaseModel):
@@ -47,8 +93,8 @@ class StepUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: StepStatus | None = None
-    lines: list[str] = Field(default_factory=list)  # new output lines: appended to the tail
-    last_output: str | None = None  # replaces the tail (pod-log backfill)
+    lines: list[str] = Field(default_factory=list)  # new output lines: appended to the tail and counted
+    last_output: str | None = None  # replaces the tail (pod-log backfill); not counted
     log_lines_added: int = 0  # lines stored elsewhere (the log table) but not in `lines`
     error: str | None = None
     message: str | None = None
@@ -100,94 +146,150 @@ _PLAIN_FIELDS = (
 def merge(current: JobRecord | None, update: JobUpdate, now: datetime) -> JobRecord:
     """Apply `update` to `current` (None: create the record) as of `now`.
 
+    The rules are listed in the module docstring; the result always satisfies
+    `is_consistent`.
+
     Args:
         current: the stored record, or None when the job has no row yet.
         update: what changed.
         now: the time of the write (timezone-aware), passed in to keep this pure.
 
     Returns:
-        A new record; `current` is not modified.
+        A new record with ``version`` one more than `current`'s; `current` is not modified.
 
     Raises:
-        ValueError: creating a record without `update.job_id`.
+        ValueError: creating a record without `update.job_id`; an `update.job_id` that is not
+            `current`'s; a naive `now`.
 
     Example:
         >>> from datetime import UTC, datetime
         >>> t = datetime(2026, 1, 1, tzinfo=UTC)
         >>> job = merge(None, JobUpdate(job_id="j", phase=Phase.PREPARING), t)
-        >>> job.steps[StepName.PREPARE].status.value
-        'running'
-        >>> merge(job, JobUpdate(phase=Phase.FAILED, error="boom"), t).steps[StepName.PREPARE].source
-        'orphan_inferred'
+        >>> job.steps[StepName.PREPARE].status.value, job.version
+        ('running', 1)
+        >>> failed = merge(job, JobUpdate(phase=Phase.FAILED, error="boom"), t)
+        >>> failed.steps[StepName.PREPARE].status.value, failed.steps[StepName.PREPARE].source
+        ('failed', 'orphan_inferred')
+        >>> merge(failed, JobUpdate(phase=Phase.RUNNING), t).phase.value  # terminal phases are sticky
+        'failed'
     """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("merge needs a timezone-aware `now`, e.g. datetime.now(UTC)")
     if current is None:
         if not update.job_id:
-            raise ValueError("a new job record needs update.job_id")
+            raise ValueError("a new job record needs update.job_id (the store sets it from the job id it writes)")
+        if sanitise(update.job_id) != update.job_id:
+            raise ValueError("a job id must not contain control characters or secrets")
         current = JobRecord(job_id=update.job_id, created_at=now, updated_at=now)
+    elif update.job_id is not None and update.job_id != current.job_id:
+        raise ValueError(f"update for job {update.job_id!r} cannot be merged into job {current.job_id!r}")
     job = current.model_copy(deep=True)
     was_terminal = job.is_terminal
+    source = _text(update.source)
 
     for name in _PLAIN_FIELDS:
         value = getattr(update, name)
         if value is not None:
             setattr(job, name, sanitise(value) if isinstance(value, str) else value)
 
-    new_phase = update.phase if update.phase is not None and not was_terminal else None
-    # The first failure's error is the authoritative one: a terminal job keeps it.
-    if update.error is not None and not was_terminal:
+    # The first failure's error is the authoritative one: a terminal job keeps it,
+    # but a failure recorded without a reason may still get one.
+    if update.error is not None and (not was_terminal or (job.error is None and job.phase in FAILURE_PHASES)):
         job.error = _clip(sanitise(update.error), ERROR_MAX_CHARS)
-    if update.error_code is not None and not was_terminal:
-        job.error_code = _clip(sanitise(update.error_code), 200)
+    if update.error_code is not None and (not was_terminal or (job.error_code is None and job.phase in FAILURE_PHASES)):
+        job.error_code = _clip(sanitise(update.error_code), ERROR_CODE_MAX_CHARS)
 
-    explicit: set[StepName] = set()
+    set_by_update: set[StepName] = set()  # steps whose status the update spoke for
+    started: set[StepName] = set()  # steps this merge moved to running
+    step_errors: set[StepName] = set()
     for name, step_update in update.steps.items():
-        if _apply_step(job.steps[name], step_update, update.source, now, frozen=was_terminal):
-            explicit.add(name)
+        step = job.steps[name]
+        if step_update.error is not None:
+            step_errors.add(name)
+        _apply_step_content(step, step_update, frozen=was_terminal)
+        if step_update.status is None:
+            continue
+        set_by_update.add(name)
+        if _allowed(step.status, step_update.status, frozen=was_terminal):
+            before = step.status
+            _set_status(step, step_update.status, _text(step_update.source) or source, now)
+            if step.status is StepStatus.RUNNING and before is not StepStatus.RUNNING:
+                started.add(name)
 
+    new_phase = _next_phase(job.phase, update.phase)
     if new_phase is not None:
         job.phase = new_phase
         active = PHASE_TO_STEP[new_phase]
-        if active is not None and job.steps[active].status is StepStatus.PENDING:
-            _set_status(job.steps[active], StepStatus.RUNNING, update.source, now)
-            explicit.add(active)
+        if (
+            active is not None
+            and active not in set_by_update
+            and job.steps[active].status in (StepStatus.PENDING, StepStatus.FAILED)
+        ):
+            _set_status(job.steps[active], StepStatus.RUNNING, source, now)
+            started.add(active)
     job.status = status_for_phase(job.phase)
 
-    _sweep(job, explicit, update.source, now)
+    _sweep(job, started, step_errors, source, now)
     job.version = current.version + 1
     job.updated_at = now
     return job
 
 
-def _apply_step(
-    step: StepState, update: StepUpdate, default_source: str | None, now: datetime, *, frozen: bool
-) -> bool:
-    """Apply a step update in place; True when it set the step's status."""
+def is_consistent(job: JobRecord) -> bool:
+    """The invariant the merge keeps: a job in a terminal phase has no running step.
+
+    Example:
+        >>> from datetime import UTC, datetime
+        >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> is_consistent(merge(None, JobUpdate(job_id="j", phase=Phase.CANCELLED), t))
+        True
+    """
+    return not (job.phase in TERMINAL_PHASES and any(s.status is StepStatus.RUNNING for s in job.steps.values()))
+
+
+def _next_phase(current: Phase, requested: Phase | None) -> Phase | None:
+    """The phase the update moves to, or None to stay (rules 2 and 3)."""
+    if requested is None or current in TERMINAL_PHASES:
+        return None
+    if requested in TERMINAL_PHASES or _LIVE_ORDER[requested] >= _LIVE_ORDER[current]:
+        return requested
+    return None
+
+
+def _allowed(old: StepStatus, new: StepStatus, *, frozen: bool) -> bool:
+    """Whether a step may move from `old` to `new` (rules 3 and 4)."""
+    if new is old or new is StepStatus.PENDING:
+        return False
+    if frozen:
+        return old is StepStatus.PENDING and new is not StepStatus.RUNNING
+    if new is StepStatus.RUNNING:
+        return old in (StepStatus.PENDING, StepStatus.FAILED)
+    return True
+
+
+def _apply_step_content(step: StepState, update: StepUpdate, *, frozen: bool) -> None:
+    """Lines, tail, counters, message and error: everything but the status."""
     if update.lines:
         step.last_output = _tail(step.last_output, [sanitise(line) for line in update.lines])
     if update.last_output is not None:
         step.last_output = _tail("", [sanitise(update.last_output)])
     step.log_line_count += len(update.lines) + max(update.log_lines_added, 0)
     if update.message is not None:
-        step.message = _clip(sanitise(update.message), 500)
-    step.counters.update(update.counters)
+        step.message = _clip(sanitise(update.message), MESSAGE_MAX_CHARS)
+    if update.counters:
+        step.counters.update({sanitise(key): value for key, value in update.counters.items()})
     if update.error is not None and (step.error is None or not frozen):
         step.error = _clip(sanitise(update.error), ERROR_MAX_CHARS)
-    if update.status is None:
-        return False
-    # Sticky terminal phases: nothing restarts a step or rewrites a finished one.
-    if frozen and (update.status is StepStatus.RUNNING or step.status in _FINISHED):
-        return False
-    _set_status(step, update.status, update.source or default_source, now)
-    return True
 
 
 def _set_status(step: StepState, status: StepStatus, source: str | None, now: datetime) -> None:
+    """Move a step to `status` and keep its times and duration truthful."""
     if status is step.status:
         return
     step.status = status
     step.source = source
     if status is StepStatus.RUNNING:
-        step.started_at = step.started_at or now
+        step.started_at = step.started_at or now  # a retry keeps the first start
         step.completed_at = None
         step.duration_ms = None
     elif status in _FINISHED:
@@ -195,19 +297,23 @@ def _set_status(step: StepState, status: StepStatus, source: str | None, now: da
         if step.started_at is not None:
             step.duration_ms = max(0, int((now - step.started_at).total_seconds() * 1000))
         elif status is not StepStatus.SKIPPED:
+            # finished without a recorded start: it took no time we know of
             step.started_at = now
             step.duration_ms = 0
 
 
-def _sweep(job: JobRecord, explicit: set[StepName], source: str | None, now: datetime) -> None:
-    """Resolve `running` steps the update did not speak for, so the invariant holds."""
+def _sweep(
+    job: JobRecord, started: set[StepName], step_errors: set[StepName], source: str | None, now: datetime
+) -> None:
+    """Resolve `running` steps the update did not speak for, so the invariant holds (rule 7)."""
     if job.phase in FAILURE_PHASES:
         for name in STEP_ORDER:
             step = job.steps[name]
             if step.status is StepStatus.RUNNING:
                 # fix F: a failed job leaves no spinner behind
                 _set_status(step, StepStatus.FAILED, ORPHAN_SOURCE, now)
-                step.error = step.error or job.error or f"job ended as {job.phase.value}"
+                if name not in step_errors:
+                    step.error = job.error or step.error or PHASE_MESSAGES[job.phase]
         return
     if job.phase is Phase.COMPLETED:
         for name in STEP_ORDER:
@@ -217,30 +323,38 @@ def _sweep(job: JobRecord, explicit: set[StepName], source: str | None, now: dat
             elif step.status is StepStatus.PENDING:
                 _set_status(step, StepStatus.SKIPPED, source, now)
         return
-    started = [n for n in explicit if job.steps[n].status is StepStatus.RUNNING]
     if not started:
         return
-    latest = max(STEP_ORDER.index(n) for n in started)
+    latest = max(STEP_ORDER.index(name) for name in started)
     for name in STEP_ORDER[:latest]:
         step = job.steps[name]
-        if step.status is StepStatus.RUNNING and name not in explicit:
+        if step.status is StepStatus.RUNNING and name not in started:
             _set_status(step, StepStatus.COMPLETED, source, now)
 
 
-def _tail(existing: str, new_lines: list[str]) -> str:
-    lines = (existing.split("\n") if existing else []) + new_lines
-    text = "\n".join(lines[-TAIL_MAX_LINES:])
-    if len(text) > TAIL_MAX_CHARS:
-        text = text[-TAIL_MAX_CHARS:]
-        cut = text.find("\n")
-        text = text[cut + 1 :] if 0 <= cut < len(text) - 1 else text
-    return text
+def _tail(existing: str, new_text: list[str]) -> str:
+    """The last lines of `existing` + `new_text`, at most TAIL_MAX_LINES lines and TAIL_MAX_CHARS chars.
+
+    Whole lines are kept; only a single last line longer than TAIL_MAX_CHARS is cut (its end kept).
+    """
+    lines = existing.split("\n") if existing else []
+    for text in new_text:
+        lines.extend(text.split("\n"))
+    kept: list[str] = []
+    size = -1  # no newline before the first kept line
+    for line in reversed(lines[-TAIL_MAX_LINES:]):
+        if size + 1 + len(line) > TAIL_MAX_CHARS:
+            if not kept:
+                kept.append(line[-TAIL_MAX_CHARS:])
+            break
+        kept.append(line)
+        size += 1 + len(line)
+    return "\n".join(reversed(kept))
 
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def is_consistent(job: JobRecord) -> bool:
-    """The invariant the merge keeps: a terminal job has no running step."""
-    return not (job.phase in TERMINAL_PHASES and any(s.status is StepStatus.RUNNING for s in job.steps.values()))
+def _text(value: str | None) -> str | None:
+    return None if value is None else sanitise(value)
