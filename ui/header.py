@@ -23,18 +23,16 @@ def render_header(job: JobRecord, prefect_ui_url: str | None) -> None:
     with message:
         st.text(header.phase_message)
     facts = st.columns(4)
-    for column, (name, value) in zip(
-        facts,
-        (
-            ("Elapsed", header.elapsed),
-            ("Started", header.started),
-            ("Finished", header.finished),
-            ("Backend", header.backend),
-        ),
-        strict=True,
-    ):
-        # metric values take Markdown: escape, since the backend name comes from the job row
-        column.metric(name, view.escape_markdown(value) if value else "–")
+    values = (
+        ("Elapsed", header.elapsed),
+        ("Started", header.started),
+        ("Finished", header.finished),
+        ("Backend", header.backend),
+    )
+    for column, (name, value) in zip(facts, values, strict=True):
+        with column:
+            st.caption(name)
+            st.text(value or "–")
     details = " · ".join(
         part
         for part in (

@@ -33,7 +33,7 @@ def hits_per_query_chart(frame: pd.DataFrame, top: int = _TOP_QUERIES) -> alt.Ch
             y=alt.Y("Query:N", sort="-x", title=None),
             tooltip=["Query:N", "Hits:Q"],
         )
-        .properties(height=max(120, 18 * len(counts)))
+        .properties(width="container", height=max(120, 18 * len(counts)))
     )
 
 
@@ -64,14 +64,14 @@ def identity_chart(frame: pd.DataFrame) -> alt.Chart:
     )
 
 
-def overview_chart(frame: pd.DataFrame, query: str) -> alt.Chart:
+def overview_chart(frame: pd.DataFrame, query: str) -> alt.LayerChart:
     """Where each subject aligns along `query`: a bar from query start to end per hit, coloured by e-value."""
     rows = view.overview_rows(frame, query)
     length = int(rows["Query length"].max()) if len(rows) else 1
     axis = alt.Scale(domain=[0, length], nice=False)
     query_bar = (
         alt.Chart(pd.DataFrame({"Start": [1], "End": [length], "Row": [0], "Label": [f"{query} ({length:,})"]}))
-        .mark_bar(color="#555", height=6)
+        .mark_bar(color="#555", height=6, clip=True)
         .encode(
             x=alt.X("Start:Q", scale=axis, title=f"Position on the query (length {length:,})"),
             x2="End:Q",
@@ -81,7 +81,7 @@ def overview_chart(frame: pd.DataFrame, query: str) -> alt.Chart:
     )
     hits = (
         alt.Chart(rows)
-        .mark_bar(height=8)
+        .mark_bar(height=8, clip=True)
         .encode(
             x=alt.X("Start:Q", scale=axis),
             x2="End:Q",
@@ -98,7 +98,7 @@ def overview_chart(frame: pd.DataFrame, query: str) -> alt.Chart:
         )
     )
     return alt.layer(query_bar, hits, title=f"Graphical overview: {query}").properties(
-        height=max(80, 14 * (len(rows) + 1))
+        width="container", height=max(80, 14 * (len(rows) + 1))
     )
 
 
@@ -117,10 +117,15 @@ def render_plots(job: JobRecord, results: JobResults) -> None:
     queries = view.hits_per_query(frame)["Query"].tolist()
     query = st.selectbox("Graphical overview of query", queries, key="overview_query")
     if query is not None:
-        st.altair_chart(overview_chart(frame, query), width="stretch")
+        _show(overview_chart(frame, query))
     left, right = st.columns(2)
     with left:
         st.altair_chart(evalue_chart(frame), width="stretch")
     with right:
         st.altair_chart(identity_chart(frame), width="stretch")
-    st.altair_chart(hits_per_query_chart(frame), width="stretch")
+    _show(hits_per_query_chart(frame))
+
+
+def _show(chart: alt.Chart | alt.LayerChart) -> None:
+    # Streamlit sizes a chart itself unless told its height: pass the one the builder chose for the data.
+    st.altair_chart(chart, width="stretch", height=int(chart.height))

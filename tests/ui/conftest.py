@@ -21,16 +21,17 @@ HOSTILE = "<script>window.__pwned = 1</script><img src=x onerror=alert(1)> **bol
 
 def sample_hits(queries: int = 3, per_query: int = 4) -> list[Hit]:
     """Hits shaped like a real blastp search: several subjects per query along a 300-residue query."""
+    span = max(1, 150 // per_query)
     hits = []
     for q in range(1, queries + 1):
         for s in range(1, per_query + 1):
-            start = 1 + 40 * (s - 1)
+            start = 1 + span * (s - 1)
             hits.append(
                 Hit(
                     query=f"SINV_{q:05d}-PA",
                     subject=f"sp|P{q}{s:04d}|KIN{s}_HUMAN",
                     description=f"Kinase {s} OS=Homo sapiens" if s != 2 else HOSTILE,
-                    pct_identity=100.0 - 7.5 * s,
+                    pct_identity=max(30.0, 100.0 - 7.5 * s),
                     length=150,
                     mismatches=s,
                     gap_opens=0,
@@ -38,8 +39,8 @@ def sample_hits(queries: int = 3, per_query: int = 4) -> list[Hit]:
                     q_end=start + 149,
                     s_start=1,
                     s_end=150,
-                    evalue=10.0 ** (-60 + 12 * s),
-                    bitscore=300.0 - 40 * s,
+                    evalue=10.0 ** min(-1, -60 + 12 * s),
+                    bitscore=max(25.0, 300.0 - 40 * s),
                     query_coverage=50.0,
                     query_length=300,
                     subject_length=400,

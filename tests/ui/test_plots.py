@@ -19,7 +19,7 @@ def test_overview_draws_one_bar_per_hit_along_the_query_coloured_by_evalue(seede
     assert hits_layer["encoding"]["x"]["scale"]["domain"] == [0, 300]  # the query's length
     assert hits_layer["encoding"]["color"]["field"] == "-log10 E"
     hits = spec["datasets"][hits_layer["data"]["name"]]
-    assert [(h["Start"], h["End"]) for h in hits] == [(1, 150), (41, 190), (81, 230), (121, 270)]
+    assert [(h["Start"], h["End"]) for h in hits] == [(1, 150), (38, 187), (75, 224), (112, 261)]
     assert [h["Row"] for h in hits] == [1, 2, 3, 4]
     assert spec["datasets"][query_layer["data"]["name"]] == [
         {"Start": 1, "End": 300, "Row": 0, "Label": "SINV_00002-PA (300)"}
