@@ -19,6 +19,9 @@ from blastflow.progress import format_duration
 app = typer.Typer(help="BLAST searches orchestrated by Prefect, with live state you can watch.", no_args_is_help=True)
 
 _ROOT = Path(__file__).resolve().parent.parent
+# Without PREFECT_API_URL each run starts a temporary Prefect server; on a busy machine it
+# can need longer than Prefect's 20 s default to come up.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def _store():  # noqa: ANN202 - imported lazily: `--help` should not open a database

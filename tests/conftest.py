@@ -175,3 +175,53 @@ def sqlite_store(tmp_path: Path) -> Iterator[StateStore]:
     store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
     yield store
     store.close()
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """A real temporary Prefect API (prefect_test_harness) for the whole session; yields its URL."""
+    from prefect.settings import get_current_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield str(get_current_settings().api.url)
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_api: str) -> Iterator[StateStore]:
+    """Settings and store for flow runs in this process: a private data dir and SQLite store."""
+    from blastflow.settings import get_settings
+    from tasks.context import store
+
+    monkeypatch.setenv("BLASTFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("BLASTFLOW_STORE_URL", f"sqlite:///{tmp_path / 'state.db'}")
+    monkeypatch.setenv("BLASTFLOW_POLL_INTERVAL_S", "0.5")
+    monkeypatch.setenv("BLASTFLOW_POD_LOG_RETRY_DELAY_S", "0.2")
+    get_settings.cache_clear()
+    store.cache_clear()
+    yield store()
+    store().close()
+    store.cache_clear()
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def sample_fasta(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Small real subsets of the bundled fire ant data: 12 query proteins, a 150-protein database."""
+    from Bio import SeqIO
+
+    root = Path(__file__).resolve().parent.parent / "data" / "sinvicta"
+    out = tmp_path_factory.mktemp("fasta")
+    proteins = list(SeqIO.parse(root / "Sinvicta2-2-3.prot.subset.fasta", "fasta"))
+    transcripts = list(SeqIO.parse(root / "Sinvicta2-2-3.cdna.subset.fasta", "fasta"))
+    files = {
+        "query_prot": (proteins[:12], "query_prot.fasta"),
+        "db_prot": (proteins[:150], "db_prot.fasta"),
+        "many_prot": (proteins[:400], "many_prot.fasta"),
+        "query_nucl": (transcripts[:8], "query_nucl.fasta"),
+    }
+    paths = {}
+    for name, (records, filename) in files.items():
+        paths[name] = out / filename
+        SeqIO.write(records, paths[name], "fasta")
+    return paths

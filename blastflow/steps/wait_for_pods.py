@@ -1,4 +1,4 @@
-"""Wait for pods: until every batch is running or finished, the backend fails, or a timeout."""
+"""Wait for pods: until the first pod runs (the `submitted` transit phase ends), the backend fails, or a timeout."""
 
 from __future__ import annotations
 
@@ -13,20 +13,23 @@ __all__ = ["pods_started", "wait_for_pods"]
 STATUS_EVERY_S = 30.0  # the full status call can be slow (a CLI on elastic-blast): ask it less often
 
 
-def pods_started(counts: PodCounts, expected: int) -> bool:
-    """True when no batch is pending any more (each is running or finished).
+def pods_started(counts: PodCounts) -> bool:
+    """True once a pod runs or has finished: the end of the `submitted` transit phase.
+
+    Batches beyond the backend's capacity (local slots, cluster nodes) stay
+    pending while others run; that is progress the run step reports, not a stall.
 
     Example:
-        >>> pods_started(PodCounts(running=2, succeeded=1), expected=3)
+        >>> pods_started(PodCounts(running=1, pending=14))
         True
-        >>> pods_started(PodCounts(running=2), expected=3)  # one pod not even created yet
+        >>> pods_started(PodCounts(pending=3))
         False
     """
-    return counts.pending == 0 and counts.total >= max(expected, 1)
+    return counts.running + counts.finished > 0
 
 
 def wait_for_pods(ctx: StepContext, run: PreparedRun) -> PodCounts:
-    """Return the pod counts once every pod has started; raise `TimedOut` or `BackendError`."""
+    """Return the pod counts once a pod has started; raise `TimedOut` or `BackendError`."""
     timeout_s = ctx.settings.wait_for_pods_timeout_s
     start = ctx.clock()
     last: PodCounts | None = None
@@ -42,7 +45,7 @@ def wait_for_pods(ctx: StepContext, run: PreparedRun) -> PodCounts:
                 ctx.write(
                     JobUpdate(steps={StepName.WAIT_FOR_PODS: StepUpdate(counters=counts.as_counters(), message=text)})
                 )
-            if pods_started(counts, len(run.batches)):
+            if pods_started(counts):
                 break
             now = ctx.clock()
             if now >= next_status:
@@ -52,8 +55,8 @@ def wait_for_pods(ctx: StepContext, run: PreparedRun) -> PodCounts:
                     raise BackendError(status.message or "the backend reported FAILURE before pods started")
             if now - start > timeout_s:
                 raise TimedOut(
-                    f"pods did not start within {timeout_s:.0f} s ({counts.pending} of {counts.total or len(run.batches)} "
-                    "still pending). Check cluster capacity and quota, or raise BLASTFLOW_WAIT_FOR_PODS_TIMEOUT_S."
+                    f"no pod started within {timeout_s:.0f} s ({counts.pending} of {counts.total or len(run.batches)} "
+                    "pending). Check cluster capacity and quota, or raise BLASTFLOW_WAIT_FOR_PODS_TIMEOUT_S."
                 )
             ctx.pause(ctx.settings.poll_interval_s)
     finally:

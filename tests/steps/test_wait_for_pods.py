@@ -12,10 +12,10 @@ from blastflow.steps import wait_for_pods
 from .fake_backend import ScriptedBackend
 
 
-def test_moves_to_running_once_no_pod_is_pending(make_ctx, run, sqlite_store) -> None:
-    backend = ScriptedBackend(counts=[PodCounts(pending=3), PodCounts(pending=1, running=2), PodCounts(running=3)])
+def test_moves_to_running_once_a_pod_runs(make_ctx, run, sqlite_store) -> None:
+    backend = ScriptedBackend(counts=[PodCounts(), PodCounts(pending=3), PodCounts(pending=1, running=2)])
     counts = wait_for_pods(make_ctx(backend), run)
-    assert counts == PodCounts(running=3)
+    assert counts == PodCounts(pending=1, running=2)
     job = sqlite_store.get(run.job_id)
     assert job.phase is Phase.RUNNING
     assert job.steps[StepName.WAIT_FOR_PODS].status is StepStatus.COMPLETED
@@ -24,10 +24,10 @@ def test_moves_to_running_once_no_pod_is_pending(make_ctx, run, sqlite_store) ->
 
 
 def test_a_pod_that_never_starts_times_out_with_the_reason(make_ctx, run, clock) -> None:
-    backend = ScriptedBackend(counts=[PodCounts(pending=2, running=1)])
+    backend = ScriptedBackend(counts=[PodCounts(pending=3)])
     with pytest.raises(TimedOut) as info:
         wait_for_pods(make_ctx(backend, wait_for_pods_timeout_s=60), run)
-    assert "2 of 3 still pending" in str(info.value)
+    assert "no pod started within 60 s (3 of 3 pending)" in str(info.value)
     assert 60 <= clock.now <= 64  # it waited the limit and not much more
     assert max(clock.slept) <= 1.0  # in short slices, so a task timeout can interrupt
 
