@@ -49,7 +49,7 @@ from blastflow.pods import (
 from blastflow.programs import check_db_molecule, check_program, check_query_molecule
 from blastflow.query import Query, load_query
 from blastflow.sanitise import sanitise
-from blastflow.settings import Settings
+from blastflow.settings import Settings, get_settings
 
 __all__ = ["CONFIG_FILE", "NCBI_DATABASES", "ElasticBlastBackend"]
 
@@ -79,12 +79,13 @@ class ElasticBlastBackend:
 
     def __init__(
         self,
-        profile: ElbProfile | None = None,
         settings: Settings | None = None,
+        *,
+        profile: ElbProfile | None = None,
         pod_reader: PodReader | None = None,
     ) -> None:
+        self.settings = settings or get_settings()
         self.profile = profile or ElbProfile()
-        self.settings = settings
         self._pod_reader = pod_reader
 
     # -- prepare -------------------------------------------------------------------------------
@@ -109,7 +110,7 @@ class ElasticBlastBackend:
         check_options(options)
         db = _check_database(spec.db.strip(), program, query, results)
         batch_len = spec.batch_len or self.profile.batch_len or DEFAULT_BATCH_LEN[program]
-        workdir = Path(workdir)
+        workdir = Path(workdir).absolute()
         queries = workdir / QUERIES_FILE
         cfg = build_config(ElbSearch(program, db, str(queries.resolve()), results, tuple(options), batch_len),
                            self.profile)

@@ -73,7 +73,7 @@ class FakeKubernetes:
     def start(self) -> FakeKubernetes:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="fake-k8s", daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-k8s", daemon=True).start()
         return self
 
     def stop(self) -> None:
