@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,22 +15,18 @@ GOOD = f"DefaultEndpointsProtocol=https;AccountName=blastacct;AccountKey={KEY};E
 
 
 @pytest.fixture(scope="module")
-def prefect_blocks() -> Iterator[None]:
-    """A temporary Prefect API holding a Secret block and an AzureBlobStorageCredentials block."""
+def prefect_blocks(prefect_api: str) -> None:
+    """Blocks saved on the session's real Prefect API (tests/conftest.py `prefect_api`)."""
     from prefect.blocks.system import Secret
-    from prefect.testing.utilities import prefect_test_harness
     from prefect_azure import AzureBlobStorageCredentials
 
-    with prefect_test_harness(server_startup_timeout=120):
-        Secret(value=GOOD).save("bf-table", overwrite=True)
-        Secret(value={"not": "a string"}).save("bf-dict", overwrite=True)
-        AzureBlobStorageCredentials(connection_string=GOOD.replace("blastacct", "blobacct")).save(
-            "bf-account", overwrite=True
-        )
-        AzureBlobStorageCredentials(account_url="https://blobacct.blob.core.windows.net").save(
-            "bf-no-string", overwrite=True
-        )
-        yield
+    Secret(value=GOOD).save("bf-table", overwrite=True)
+    Secret(value={"not": "a string"}).save("bf-dict", overwrite=True)
+    blob_account = GOOD.replace("blastacct", "blobacct")
+    AzureBlobStorageCredentials(connection_string=blob_account).save("bf-account", overwrite=True)
+    AzureBlobStorageCredentials(account_url="https://blobacct.blob.core.windows.net").save(
+        "bf-no-string", overwrite=True
+    )
 
 
 def test_a_prefect_secret_block_supplies_the_connection_string(prefect_blocks, tmp_path: Path) -> None:
