@@ -30,7 +30,8 @@ What it does, in order:
      The key must END with the word: ``tokens=5``, ``token_count=3``,
      ``RowKey=…`` and ``PartitionKey=…`` are ordinary text and stay;
    - credentials in URLs (``scheme://user:***@host``), JWTs, AWS access key
-     ids, GitHub tokens and PEM private keys.
+     ids (with a digit, so no protein line matches), GitHub tokens and PEM
+     private keys.
 4. Masks registered values once more (a value split by control characters is
    whole again after step 2).
 
@@ -69,6 +70,7 @@ _ANSI = re.compile(
 # C1, and the Unicode bidirectional embedding/override/isolate characters.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _HAS_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
 
 # ── secrets ───────────────────────────────────────────────────────────────────
 # Most rules run on `low`, the text with ASCII letters lower-cased (same length and
@@ -111,9 +113,7 @@ def _ends_with(words: tuple[str, ...], *tails: str) -> str:
     for word in words:
         by_length.setdefault(len(word.replace("\\b", "")), []).append(word)
     return (
-        "(?:"
-        + "|".join(rf"(?<=(?:{'|'.join(group)}){tail})" for group in by_length.values() for tail in tails)
-        + ")"
+        "(?:" + "|".join(rf"(?<=(?:{'|'.join(group)}){tail})" for group in by_length.values() for tail in tails) + ")"
     )
 
 
@@ -158,7 +158,8 @@ _URL_CREDENTIALS = _Rule(r"://[^\s:/@]+:(?P<s>[^\s/@]+)@")
 _JWT = _Rule(r"(?P<s>eyJ(?<![A-Za-z0-9_]eyJ)[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*)", case_sensitive=True)
 # An Azure storage account key: 64 random bytes in base64, 86 characters + "==".
 _ACCOUNT_KEY = _Rule(r"==(?<=(?<![A-Za-z0-9+/])(?P<s>[A-Za-z0-9+/]{86}==))", case_sensitive=True)
-_AWS_KEY_ID = _Rule(r"(?P<s>A(?<![A-Za-z0-9_]A)(?:KIA|SIA)[0-9A-Z]{16})\b", case_sensitive=True)
+# AKIA/ASIA + 16 base32 characters with at least one digit, so a protein line never matches.
+_AWS_KEY_ID = _Rule(r"(?P<s>A(?<![A-Za-z0-9_]A)(?:KIA|SIA)(?=[A-Z]{0,15}[0-9])[0-9A-Z]{16})\b", case_sensitive=True)
 _GITHUB_TOKEN = _Rule(
     r"(?P<s>gh(?<![A-Za-z0-9_]gh)(?:[pousr]_[A-Za-z0-9]{30,}|ithub_pat_[A-Za-z0-9_]{30,}))\b", case_sensitive=True
 )

@@ -48,7 +48,9 @@ ACCOUNT_KEY = _b64("blastflow-corpus-account-key")  # 88 characters, ends with "
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="  # published
 SB_KEY = _b64("blastflow-corpus-servicebus", "sha256")
 SAS_SIG = "sne3%2BYfbw25w6WlX%2FJL2t5lmF8GlyeWE1SUZdFiqwUw%3D"
-SAS_QUERY = f"sv=2022-11-02&ss=b&srt=sco&sp=rwdlac&se=2026-06-01T00:00:00Z&st=2026-05-22T00:00:00Z&spr=https&sig={SAS_SIG}"
+SAS_QUERY = (
+    f"sv=2022-11-02&ss=b&srt=sco&sp=rwdlac&se=2026-06-01T00:00:00Z&st=2026-05-22T00:00:00Z&spr=https&sig={SAS_SIG}"
+)
 JWT = (
     "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiIsImtpZCI6Ik1uQ19WWmNBVGZNNXBPWWlKSE1iYTlnb0VLWSJ9"
     ".eyJhdWQiOiJodHRwczovL3N0b3JhZ2UuYXp1cmUuY29tIiwiaXNzIjoiaHR0cHM6Ly9zdHMud2luZG93cy5uZXQvIn0"
@@ -292,7 +294,10 @@ TERMINAL_CASES: list[tuple[str, str]] = [
         f"{ESC}[33m[parallel-prep] running 4 azcopy checks concurrently{ESC}[0m",
         "[parallel-prep] running 4 azcopy checks concurrently",
     ),
-    (f"{ESC}[1;31mERROR: Cluster blast-cluster-7 was not found{ESC}[0m", "ERROR: Cluster blast-cluster-7 was not found"),
+    (
+        f"{ESC}[1;31mERROR: Cluster blast-cluster-7 was not found{ESC}[0m",
+        "ERROR: Cluster blast-cluster-7 was not found",
+    ),
     (f"{ESC}[38;5;208mWARNING{ESC}[39m: quota for cores is 80% used", "WARNING: quota for cores is 80% used"),
     (f"{ESC}[38;2;255;128;0mINFO{ESC}[m: Submitting jobs to cluster", "INFO: Submitting jobs to cluster"),
     (f"{ESC}[1m{ESC}[32m✔{ESC}[0m Uploaded 9 query batches", "✔ Uploaded 9 query batches"),
@@ -302,7 +307,10 @@ TERMINAL_CASES: list[tuple[str, str]] = [
     (f"{ESC}[2J{ESC}[H{ESC}[3;1Hkubectl get pods -l app=blast", "kubectl get pods -l app=blast"),
     (f"{ESC}[s{ESC}[10C{ESC}[0K done{ESC}[u", " done"),
     # OSC: window titles (BEL and ST terminated), OSC 8 hyperlinks
-    (f"{ESC}]0;elastic-blast submit{ESC}\\Starting elastic-blast submit helper job", "Starting elastic-blast submit helper job"),
+    (
+        f"{ESC}]0;elastic-blast submit{ESC}\\Starting elastic-blast submit helper job",
+        "Starting elastic-blast submit helper job",
+    ),
     (f"{ESC}]2;azcopy copy{chr(7)}INFO: azcopy 10.26.0", "INFO: azcopy 10.26.0"),
     (
         f"See {ESC}]8;;https://portal.azure.com/#resource/sub/rg/blast{ESC}\\the portal{ESC}]8;;{ESC}\\ for details",
