@@ -51,7 +51,7 @@ DEFAULT_BATCH_LEN = {
 }
 SUPPORTED_PROGRAMS = frozenset({*DEFAULT_BATCH_LEN, "psiblast", "rpsblast", "rpstblastn"})
 
-# Options ElasticBLAST refuses outright.
+# Options ElasticBLAST 1.5 refuses outright (its UNSUPPORTED_OPTIONS).
 ELB_REJECTED_OPTIONS = frozenset(
     {
         "-remote",
@@ -62,6 +62,9 @@ ELB_REJECTED_OPTIONS = frozenset(
         "-entrez_query",
         "-use_index",
         "-index_name",
+        "-filtering_db",
+        "-in_pssm",
+        "-in_msa",
     }
 )
 # Options ElasticBLAST or this pipeline sets itself (queries, database, output, threads, format 11 archives).

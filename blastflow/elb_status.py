@@ -139,7 +139,10 @@ search: error: You must be logged in to the server (Unauthorized)
     elif state is RunState.SUCCESS or (
         state is not None and (counts is not None or _says_state(out, state) or not err.strip())
     ):
-        return RunStatus(state=state, counts=counts or PodCounts(), message=_first_line(out))
+        if state is RunState.UNKNOWN and _AUTH.search(out + err):
+            # ElasticBLAST on GKE reports a refused kubectl as UNKNOWN, with kubectl's words as the detail.
+            raise _status_error(returncode, out, err)
+        return RunStatus(state=state, counts=counts or PodCounts(), message=_details(out) or _first_line(out))
     raise _status_error(returncode, out, err)
 
 
@@ -165,7 +168,7 @@ def _failure_message(out: str, err: str, counts: PodCounts | None) -> str:
 
 def _status_error(returncode: int, out: str, err: str) -> BackendError:
     lines = error_lines(err) or [line.strip() for line in err.splitlines() if line.strip()]
-    lines = lines or [line.strip() for line in out.splitlines() if line.strip()]
+    lines = lines or error_lines(out) or [line.strip() for line in out.splitlines() if line.strip()]
     said = _REPORT_URL.sub("", lines[-1]) if lines else ""
     said = said or "(it printed nothing)"
     if _AUTH.search(err) or _AUTH.search(out):
@@ -183,6 +186,12 @@ def _status_error(returncode: int, out: str, err: str) -> BackendError:
     if returncode < 0 or returncode in TRANSIENT_EXIT_CODES:
         return TransientBackendError(text)
     return BackendError(text, code="elb_status")
+
+
+def _details(out: str) -> str:
+    """The verbose lines that say more than a count or a state name."""
+    lines = [line.strip() for line in out.splitlines()]
+    return " ".join(line for line in lines if line and not _COUNT.match(line) and not _STATE_WORD.match(line))
 
 
 def _first_line(text: str) -> str:

@@ -43,6 +43,7 @@ from blastflow.pods import (
     count_pods,
     kubernetes_credentials,
     label_selector,
+    latest_per_batch,
     pod_problems,
     select_run_pods,
 )
@@ -56,6 +57,7 @@ __all__ = ["CONFIG_FILE", "NCBI_DATABASES", "ElasticBlastBackend"]
 CONFIG_FILE = "elastic-blast.ini"
 QUERIES_FILE = "queries.fa"
 ELB_JOB_ID_FILE = "elb-job-id"
+FAILURE_LOG_LINES = 50  # of a failed pod's log, searched for its last error line
 _FASTA_WIDTH = 80
 
 # NCBI databases ElasticBLAST serves, with their molecule type (checked against the program).
@@ -172,12 +174,37 @@ class ElasticBlastBackend:
         """
         done = self._elb(run, "status", "--exit-code", "--verbose")
         status = parse_status(done.returncode, done.stdout, done.stderr)
-        if status.counts.total or status.state not in (RunState.SUCCESS, RunState.FAILURE):
+        if status.state is RunState.SUCCESS and not status.counts.total:
+            # ElasticBLAST prints counts only while running; SUCCESS means every batch succeeded.
+            return status.model_copy(update={"counts": PodCounts(succeeded=len(run.batches))})
+        if status.state is RunState.FAILURE:
+            return self._explain_failure(run, done, status)
+        return status
+
+    def _explain_failure(
+        self, run: PreparedRun, done: subprocess.CompletedProcess[str], status: RunStatus
+    ) -> RunStatus:
+        """Add the cluster's side to a FAILURE: counts, why pods failed, and their last error lines.
+
+        ElasticBLAST often says no more than "Your ElasticBLAST search failed"; the failed pods say why.
+        Best effort: if the cluster cannot be read, ElasticBLAST's FAILURE stands as it is.
+        """
+        try:
+            pods = self._pods(run)
+            failed = [p for p in latest_per_batch(pods) if p.phase == "Failed"]
+            logs = self.pod_reader().read_logs(failed, LOG_CONTAINERS, FAILURE_LOG_LINES) if failed else {}
+        except (BackendError, ConfigError):
             return status
-        # ElasticBLAST prints counts only while running. SUCCESS means every batch succeeded;
-        # for FAILURE ask the cluster, so the message can say how many batches failed.
-        counts = PodCounts(succeeded=len(run.batches)) if status.state is RunState.SUCCESS else self._counts_if_any(run)
-        return parse_status(done.returncode, done.stdout, done.stderr, counts)
+        counts = status.counts if status.counts.total else count_pods(pods)
+        status = parse_status(done.returncode, done.stdout, done.stderr, counts if counts.total else None)
+        details = pod_problems(failed)
+        for key, text in sorted(logs.items()):
+            said = error_lines(text)
+            if said and said[-1] not in status.message:
+                details.append(f"{key}: {said[-1]}")
+        if not details:
+            return status
+        return status.model_copy(update={"message": f"{status.message} Cluster: {'; '.join(details[:8])}"})
 
     def cancel(self, run: PreparedRun) -> None:
         """`elastic-blast delete`: stop the search and release its cluster resources."""
@@ -192,14 +219,6 @@ class ElasticBlastBackend:
     # -- pods ----------------------------------------------------------------------------------
     def pod_counts(self, run: PreparedRun) -> PodCounts:
         return count_pods(self._pods(run))
-
-    def _counts_if_any(self, run: PreparedRun) -> PodCounts | None:
-        """Pod counts to complete a FAILURE status; None if the cluster cannot say (the FAILURE stands)."""
-        try:
-            counts = self.pod_counts(run)
-        except (BackendError, ConfigError):
-            return None
-        return counts if counts.total else None
 
     def pod_problems(self, run: PreparedRun) -> list[str]:
         """Why pods are stuck or failed, in the cluster's words (for a timeout's error text)."""

@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 from elb_doubles import NUCL_DB, PROT_DB, ElbWorld, first_records
 
-from blastflow.backends.base import PreparedRun, RunState, SearchSpec
+from blastflow.backends import get_backend
+from blastflow.backends.base import Backend, PreparedRun, RunState, SearchSpec
 from blastflow.backends.elastic_blast import ElasticBlastBackend
 from blastflow.elb_config import read_config
 from blastflow.errors import BackendError, ConfigError, InputError, TransientBackendError
 from blastflow.failure import child_error_text
+from blastflow.settings import Settings
 from blastflow.stream import stream_child
 
 pytestmark = pytest.mark.azurite
@@ -111,12 +113,29 @@ def test_blast_failure_reports_the_blast_error(elb_world: ElbWorld, tmp_path: Pa
     status = _status_until_done(backend, run)
 
     assert status.state is RunState.FAILURE
-    assert f"1 of {len(run.batches)} batches failed" in status.message
-    assert "BLAST Database error" in status.message  # real BLAST+'s own words
-    assert any("results-export exited with code" in p for p in backend.pod_problems(run))
+    assert status.message.startswith(f"ElasticBLAST reports the search failed (1 of {len(run.batches)} batches failed)")
+    assert "BLAST Database error: No alias or index file found" in status.message  # real BLAST+'s own words
+    assert "container results-export exited with code 2" in status.message
     with pytest.raises(BackendError, match=r"ElasticBLAST marked the search failed.*BLAST Database error") as failed:
         backend.fetch_results(run, tmp_path / "archives")
     assert failed.value.code == "blast_failed"
+
+
+def test_an_early_failure_is_explained_by_the_failed_pod(elb_world: ElbWorld, tmp_path: Path) -> None:
+    """One failed batch fails the search while others still run; ElasticBLAST then says only "failed"."""
+    elb_world.scenario("blast_failure")
+    elb_world.cluster.configure(stagger_ticks=3)
+    backend, run = _prepare(tmp_path)
+    assert _submit(backend, run)[0] == 0
+
+    status = _status_until_done(backend, run)
+
+    assert status.state is RunState.FAILURE
+    assert status.counts.failed == 1 and status.counts.total == len(run.batches)
+    assert "please help us" not in status.message
+    pod = elb_world.cluster.search(run.results_location)["batches"][0]["pod"]
+    assert f"pod {pod}: container results-export exited with code 2 (Error)" in status.message
+    assert f"{pod}/blast: BLAST Database error: No alias or index file found" in status.message
 
 
 def test_submit_failure_exits_with_the_documented_code_and_its_error_line(elb_world: ElbWorld, tmp_path: Path) -> None:
@@ -231,6 +250,12 @@ def test_fetch_results_waits_for_every_batch_export(elb_world: ElbWorld, tmp_pat
 
     with pytest.raises(TransientBackendError, match=f"0 of {len(run.batches)} batch results"):
         backend.fetch_results(run, tmp_path / "archives")
+
+
+def test_the_registry_builds_it_from_the_environment(elb_world: ElbWorld, tmp_path: Path) -> None:
+    backend = get_backend("elastic-blast", Settings(data_dir=tmp_path))
+    assert isinstance(backend, ElasticBlastBackend) and isinstance(backend, Backend)
+    assert backend.profile.results == elb_world.results_base and backend.profile.kubeconfig == elb_world.kubeconfig
 
 
 def test_nucleotide_search_end_to_end(elb_world: ElbWorld, tmp_path: Path) -> None:

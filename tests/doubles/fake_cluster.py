@@ -13,7 +13,7 @@ connection string, or a local directory standing in for gs:// / s3://); when the
 last one finishes the "janitor" writes `metadata/SUCCESS.txt` or `FAILURE.txt`.
 
 Scenarios (`scenario` in the state, or FAKE_ELB_SCENARIO in the environment):
-success, blast_failure (the last batch runs BLAST against a database that does
+success, blast_failure (the first batch runs BLAST against a database that does
 not exist, so real BLAST fails), submit_failure (submit exits 7: quota),
 never_starts (pods stay Pending: ImagePullBackOff).
 """
@@ -41,6 +41,7 @@ _DEFAULTS: dict[str, Any] = {
     "scenario": "success",
     "pending_ticks": 1,
     "running_ticks": 1,
+    "stagger_ticks": 0,  # batch i starts i * stagger_ticks observations after batch 0
     "tick": 0,
     "credentials_revoked": False,
     "empty_log_reads": 0,  # the first N log reads of a finished container return nothing (unflushed logs)
@@ -143,7 +144,8 @@ class FakeCluster:
     def batch_phase(self, state: dict[str, Any], search: dict[str, Any], batch: dict[str, Any]) -> str:
         if search["scenario"] == "never_starts":
             return "Pending"
-        age = state["tick"] - search["submitted_tick"] - 1  # the first observation after submit is age 0
+        # The first observation after submit is age 0; later batches may start later (stagger).
+        age = state["tick"] - search["submitted_tick"] - 1 - batch["index"] * state["stagger_ticks"]
         if age < state["pending_ticks"]:
             return "Pending"
         if age < state["pending_ticks"] + state["running_ticks"]:

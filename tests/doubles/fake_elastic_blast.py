@@ -217,7 +217,7 @@ def _submit(args: argparse.Namespace, cfg: configparser.ConfigParser, cluster: F
     options = shlex.split(blast.get("options", ""))
     for index, _ in enumerate(batches):
         records.append(_run_batch(work, index, program, db_label, options, results, elb_job_id,
-                                  fail=(scenario == "blast_failure" and index == len(batches) - 1),
+                                  fail=(scenario == "blast_failure" and index == 0),
                                   run=(scenario != "never_starts")))
     FakeCluster.upload(state, results, "metadata/num_jobs_submitted.txt", f"{len(batches)}\n".encode())
     cluster.add_search(results, {"program": program, "db": db, "db_label": db_label, "cluster": name,
@@ -303,37 +303,43 @@ def _status(args: argparse.Namespace, cfg: configparser.ConfigParser, cluster: F
     results = cfg["blast"]["results"].rstrip("/")
     while True:
         state = cluster.observe()
-        if state["credentials_revoked"]:
-            # kubectl is refused; with --exit-code the real tool reports this as FAILURE (1) on stderr only.
-            print("error: You must be logged in to the server (Unauthorized)", file=sys.stderr)
-            return STATUS_CODES["FAILURE"] if args.exit_code else CLUSTER_ERROR
         search = state["searches"].get(results)
-        if search is None or search["deleted"]:
-            status, counts, failures = "UNKNOWN", None, []
+        details: list[str] = []
+        counts: dict[str, int] = {}
+        if state["credentials_revoked"]:
+            # On GKE a refused kubectl makes the search UNKNOWN, with kubectl's words as the verbose detail.
+            status = "UNKNOWN"
+            details = [f'The command "kubectl --context=gke_{search["cluster"] if search else "x"} get jobs -l '
+                       'app=blast" returned with exit code 1',
+                       "error: You must be logged in to the server (Unauthorized)"]
+        elif search is None or search["deleted"]:
+            status = "UNKNOWN"
+            details = [f'Cluster "elasticblast-{hashlib.md5(results.encode()).hexdigest()[:9]}" was not found']
         else:
             phases = [cluster.batch_phase(state, search, b) for b in search["batches"]]
             counts = {phase.lower(): phases.count(phase) for phase in ("Pending", "Running", "Succeeded", "Failed")}
-            failures = [b for b, p in zip(search["batches"], phases, strict=True) if p == "Failed"]
-            status = "RUNNING" if counts["pending"] + counts["running"] else "FAILURE" if failures else "SUCCESS"
+            if counts["failed"]:  # like the real one: one failed job fails the search
+                status = "FAILURE"
+                if search["finished"]:  # the janitor's FAILURE.txt is there to quote
+                    details = [f"{b['job']} failed: {b['error'] or 'results export failed'}"
+                               for b, p in zip(search["batches"], phases, strict=True) if p == "Failed"]
+            else:
+                status = "RUNNING" if counts["pending"] + counts["running"] else "SUCCESS"
         if not args.wait or status in ("SUCCESS", "FAILURE", "UNKNOWN"):
             break
         time.sleep(0.05)
     code = STATUS_CODES[status] if args.exit_code else 0
-    if status == "FAILURE" and args.exit_code:
-        print(FAILURE_MESSAGE)
     if not args.exit_code or args.verbose:
         if status == "SUCCESS":
             print(f"Your ElasticBLAST search succeeded, results can be found in {results}")
         elif status == "FAILURE":
-            if not args.exit_code:
-                print(FAILURE_MESSAGE)
-        elif status == "RUNNING" and counts:
+            print(FAILURE_MESSAGE)
+        elif status == "RUNNING" and sum(counts.values()):
             print("\n".join(f"{name} {counts[name.lower()]}" for name in ("Pending", "Running", "Succeeded", "Failed")))
         else:
             print(status)
-        if args.verbose and status == "FAILURE":
-            for batch in failures:
-                print(f"{batch['job']} failed: {batch['error'] or 'results export failed'}")
+        if args.verbose and details:
+            print("\n".join(details))
     return code
 
 
