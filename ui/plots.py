@@ -15,7 +15,7 @@ import streamlit as st
 
 from blastflow.model import JobRecord
 from ui import view
-from ui.results import JobResults, results_pending
+from ui.results import JobResults, show_missing
 
 __all__ = ["evalue_chart", "hits_per_query_chart", "identity_chart", "overview_chart", "render_plots"]
 
@@ -108,10 +108,11 @@ def _log10(value: float) -> float:
 
 def render_plots(job: JobRecord, results: JobResults) -> None:
     """The Plots tab."""
-    if results_pending(job, results):
-        return
     frame = results.frame
-    if frame is None or frame.empty:
+    if frame is None:
+        show_missing(job, results)
+        return
+    if frame.empty:
         st.info("No hits to plot.")
         return
     queries = view.hits_per_query(frame)["Query"].tolist()

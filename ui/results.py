@@ -12,7 +12,7 @@ from blastflow.hits import ARCHIVE_FILE, HITS_FILE, read_hits
 from blastflow.model import JobRecord, Phase
 from ui import view
 
-__all__ = ["JobResults", "load_results", "render_descriptions", "render_downloads", "results_pending"]
+__all__ = ["JobResults", "load_results", "render_descriptions", "render_downloads", "show_missing"]
 
 _DESCRIPTION_COLUMNS = list(view.HIT_TABLE_COLUMNS.values())[:8]
 _EVALUE_LIMITS = {"any": None, "≤ 1e-5": 1e-5, "≤ 1e-10": 1e-10, "≤ 1e-20": 1e-20, "≤ 1e-50": 1e-50}
@@ -20,50 +20,58 @@ _EVALUE_LIMITS = {"any": None, "≤ 1e-5": 1e-5, "≤ 1e-10": 1e-10, "≤ 1e-20"
 
 @dataclass(frozen=True)
 class JobResults:
-    """A job's results as the page found them: the hits table and files, or where the results are."""
+    """A job's results as the page found them: the hits table and files, or why there are none here."""
 
     frame: pd.DataFrame | None
     hits_path: Path | None
     archive_path: Path | None
     location: str | None
+    problem: str | None = None  # why a local results directory could not be read
 
 
 def load_results(job: JobRecord) -> JobResults:
     """Read the job's hits from its local results directory (read fresh each time, never cached: fix P1)."""
     location = job.results_location
-    directory = Path(location) if location and "://" not in location else None
-    if directory is None or not (directory / HITS_FILE).is_file():
+    if not location or "://" in location:  # none yet, or in a bucket: the page says where
         return JobResults(None, None, None, location)
+    directory = Path(location)
     hits_path = directory / HITS_FILE
+    if not hits_path.is_file():
+        return JobResults(None, None, None, location, f"{hits_path} is not readable from this machine.")
+    try:
+        frame = view.hits_frame(read_hits(hits_path))
+    except (OSError, ValueError) as err:
+        return JobResults(None, None, None, location, f"{hits_path} could not be read: {err}")
     archive = directory / ARCHIVE_FILE
-    frame = view.hits_frame(read_hits(hits_path))
     return JobResults(frame, hits_path, archive if archive.is_file() else None, location)
 
 
-def results_pending(job: JobRecord, results: JobResults) -> bool:
-    """Say why there is nothing to show, if so; True when the caller should stop."""
-    if job.phase is not Phase.COMPLETED and results.frame is None:
+def show_missing(job: JobRecord, results: JobResults) -> None:
+    """Say why there are no hits to show: not finished yet, no results, unreadable, or stored elsewhere."""
+    if job.phase is not Phase.COMPLETED:
         if job.is_terminal:
             st.info("This job ended without results.")
         else:
             st.info("Results appear here when the search completes.", icon=":material/hourglass_top:")
-        return True
-    if results.frame is None:
-        if results.location:
-            st.info("The results are not on this machine. They are stored at:")
-            st.code(results.location, language=None, wrap_lines=True)
-        else:
-            st.warning("The job completed but recorded no results location.")
-        return True
-    return False
+    elif results.problem:
+        st.warning("The hits table cannot be shown here.")
+        st.code(results.problem, language=None, wrap_lines=True)
+    elif results.location:
+        st.info("The results are not on this machine. They are stored at:")
+        st.code(results.location, language=None, wrap_lines=True)
+    else:
+        st.warning("The job completed but recorded no results location.")
 
 
 def render_descriptions(job: JobRecord, results: JobResults) -> None:
     """The hits table: sortable by any column (click a header), filtered by text, e-value and identity."""
-    if results_pending(job, results):
-        return
     frame = results.frame
-    assert frame is not None
+    if frame is None:
+        show_missing(job, results)
+        return
+    if frame.empty:
+        st.info("The search found no hits: no query matched the database within the e-value cut-off.")
+        return
     text_col, evalue_col, identity_col = st.columns([3, 1, 2])
     with text_col:
         text = st.text_input("Filter", key="hits_filter", placeholder="Query, subject or description contains…")
@@ -91,12 +99,11 @@ def render_descriptions(job: JobRecord, results: JobResults) -> None:
 
 def render_downloads(job: JobRecord, results: JobResults) -> None:
     """TSV and CSV of the hits, and the merged BLAST archive (format 11, for blast_formatter)."""
-    if results_pending(job, results):
+    frame, hits_path = results.frame, results.hits_path
+    if frame is None or hits_path is None:
+        show_missing(job, results)
         return
-    frame = results.frame
-    assert frame is not None and results.hits_path is not None
     stem = f"blastflow-{job.job_id[:8]}"
-    hits_path = results.hits_path
     st.download_button(
         "Hits (TSV)",
         data=lambda: hits_path.read_bytes(),

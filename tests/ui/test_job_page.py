@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ def _texts(at: AppTest) -> list[str]:
     return [e.value for e in at.text] + [e.value for e in at.code] + [e.value for e in at.caption]
 
 
-def test_running_job_spins_on_the_run_step_only_and_tails_its_log(seeded: Any, page) -> None:
+def test_running_job_spins_on_the_run_step_only_and_tails_its_log(seeded: Any, page: Callable[..., AppTest]) -> None:
     job_id = seeded.running()
     at = page(job_id)
     assert at.subheader[0].value == "Fire ant transcripts vs proteins"
@@ -51,7 +52,7 @@ def test_running_job_spins_on_the_run_step_only_and_tails_its_log(seeded: Any, p
     assert not at.error  # no failure banner
 
 
-def test_new_log_lines_appear_once_on_the_next_refresh(seeded: Any, page) -> None:
+def test_new_log_lines_appear_once_on_the_next_refresh(seeded: Any, page: Callable[..., AppTest]) -> None:
     job_id = seeded.running()
     at = page(job_id)
     seeded.log(job_id, StepName.RUN, ["batch_002: started", "batch_000: done"])
@@ -61,7 +62,9 @@ def test_new_log_lines_appear_once_on_the_next_refresh(seeded: Any, page) -> Non
     assert len(lines) == len(set(lines)) == 5
 
 
-def test_failed_job_with_an_orphan_step_shows_the_real_error_and_no_spinner(seeded: Any, page) -> None:
+def test_failed_job_with_an_orphan_step_shows_the_real_error_and_no_spinner(
+    seeded: Any, page: Callable[..., AppTest]
+) -> None:
     job_id = seeded.failed_with_orphan()
     at = page(job_id)
     assert all(e.icon != "spinner" for e in at.expander)
@@ -77,7 +80,7 @@ def test_failed_job_with_an_orphan_step_shows_the_real_error_and_no_spinner(seed
     assert PHASE_MESSAGES[Phase.FAILED] in _texts(at)
 
 
-def test_job_text_is_never_markup(seeded: Any, page) -> None:
+def test_job_text_is_never_markup(seeded: Any, page: Callable[..., AppTest]) -> None:
     job_id = seeded.failed_with_orphan()
     at = page(job_id)
     heading = at.subheader[0].value
@@ -85,7 +88,7 @@ def test_job_text_is_never_markup(seeded: Any, page) -> None:
     assert "**bold**" not in heading
 
 
-def test_completed_job_opens_on_descriptions_with_the_hits_table(seeded: Any, page) -> None:
+def test_completed_job_opens_on_descriptions_with_the_hits_table(seeded: Any, page: Callable[..., AppTest]) -> None:
     job_id = seeded.completed()
     at = page(job_id)
     assert at.session_state["tab"] == "Descriptions"
@@ -114,7 +117,7 @@ def test_completed_job_opens_on_descriptions_with_the_hits_table(seeded: Any, pa
     ]
 
 
-def test_plots_and_downloads_tabs(seeded: Any, page) -> None:
+def test_plots_and_downloads_tabs(seeded: Any, page: Callable[..., AppTest]) -> None:
     job_id = seeded.completed()
     at = page(job_id, tab="Plots")
     charts = at.get("vega_lite_chart")
@@ -125,7 +128,7 @@ def test_plots_and_downloads_tabs(seeded: Any, page) -> None:
     assert labels == ["Hits (TSV)", "Hits (CSV)", "BLAST archive (ASN.1, format 11)"]
 
 
-def test_completion_while_on_run_switches_to_descriptions_once(seeded: Any, page) -> None:
+def test_completion_while_on_run_switches_to_descriptions_once(seeded: Any, page: Callable[..., AppTest]) -> None:
     job_id = seeded.running()
     at = page(job_id)
     assert at.session_state["tab"] == "Run"
@@ -149,7 +152,7 @@ def test_completion_while_on_run_switches_to_descriptions_once(seeded: Any, page
     assert not at.dataframe
 
 
-def test_a_reload_reads_fresh_state(seeded: Any, page) -> None:
+def test_a_reload_reads_fresh_state(seeded: Any, page: Callable[..., AppTest]) -> None:
     job_id = seeded.running()
     at = page(job_id)
     seeded.store.update(job_id, JobUpdate(steps={StepName.RUN: StepUpdate(message="4 of 5 batches done")}))
@@ -157,7 +160,7 @@ def test_a_reload_reads_fresh_state(seeded: Any, page) -> None:
     assert "4 of 5 batches done" in _texts(at)
 
 
-def test_hundred_thousand_line_log_renders_only_the_bounded_tail(seeded: Any, page) -> None:
+def test_hundred_thousand_line_log_renders_only_the_bounded_tail(seeded: Any, page: Callable[..., AppTest]) -> None:
     job_id = seeded.long_log(100_000)
     at = page(job_id)
     (console,) = at.code
@@ -171,7 +174,9 @@ def test_hundred_thousand_line_log_renders_only_the_bounded_tail(seeded: Any, pa
     assert len(lines) == 2_000 and lines[-1] == "one more line" and lines[0] == "pod batch_002: line 98002"
 
 
-def test_unknown_and_malformed_job_ids(seeded: Any, page, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_and_malformed_job_ids(
+    seeded: Any, page: Callable[..., AppTest], monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = page(new_job_id())
     assert "There is no job with this id in the store (yet)." in at.warning[0].value
     at = AppTest.from_file(APP, default_timeout=30)
@@ -179,3 +184,35 @@ def test_unknown_and_malformed_job_ids(seeded: Any, page, monkeypatch: pytest.Mo
     at.run()
     assert not at.exception
     assert at.error[0].value.startswith("The link does not name a job")
+
+
+def test_submitted_shows_wait_for_pods_active_with_its_message(seeded: Any, page: Callable[..., AppTest]) -> None:
+    job_id = new_job_id()
+    for phase in (Phase.PREPARING, Phase.SUBMITTING, Phase.SUBMITTED):
+        seeded.store.update(job_id, JobUpdate(job_id=job_id, phase=phase, title="Waiting"))
+    at = page(job_id)
+    spinning = [e.label for e in at.expander if e.icon == "spinner"]
+    assert spinning == ["Wait for pods"]
+    assert PHASE_MESSAGES[Phase.SUBMITTED] in _texts(at)
+    assert "Job accepted by the cluster. Waiting for pods to start running…" in _texts(at)
+
+
+def test_results_in_a_bucket_say_where_they_are(seeded: Any, page: Callable[..., AppTest]) -> None:
+    job_id = seeded.running()
+    seeded.store.update(
+        job_id,
+        JobUpdate(phase=Phase.COMPLETED, results_location="https://acct.blob.core.windows.net/results/run-1"),
+    )
+    at = page(job_id)
+    assert at.session_state["tab"] == "Descriptions"
+    assert at.info[0].value == "The results are not on this machine. They are stored at:"
+    assert "https://acct.blob.core.windows.net/results/run-1" in [c.value for c in at.code]
+    assert not at.dataframe
+
+
+def test_a_search_without_hits(seeded: Any, page: Callable[..., AppTest]) -> None:
+    job_id = seeded.completed(hits=[])
+    at = page(job_id)
+    assert at.info[0].value.startswith("The search found no hits")
+    at = page(job_id, tab="Downloads")
+    assert [b.proto.label for b in at.get("download_button")][:2] == ["Hits (TSV)", "Hits (CSV)"]
