@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -335,3 +336,42 @@ def test_the_fake_cli_buffers_stdout_like_a_python_child(elb_world: ElbWorld, tm
     proc.wait(timeout=60)
     reader.join(timeout=10)
     assert "nobody read the first stdout line while submit was running" in stderr
+
+
+@pytest.fixture(scope="module")
+def prefect_api() -> Iterator[None]:
+    """A temporary Prefect API, to hold the blocks a deployment would configure."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def test_prefect_blocks_by_name_give_cluster_and_storage_access(
+    prefect_api: None, elb_world: ElbWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The production setup: a KubernetesCredentials block and an AzureBlobStorageCredentials block, by name."""
+    from prefect_azure import AzureBlobStorageCredentials
+    from prefect_kubernetes.credentials import KubernetesClusterConfig, KubernetesCredentials
+
+    KubernetesCredentials(cluster_config=KubernetesClusterConfig.from_file(elb_world.kubeconfig)).save(
+        "elb-cluster", overwrite=True
+    )
+    AzureBlobStorageCredentials(connection_string=elb_world.connection_string).save("elb-results", overwrite=True)
+    monkeypatch.delenv("BLASTFLOW_ELB_KUBECONFIG")
+    monkeypatch.delenv("BLASTFLOW_ELB_BLOB_CONNECTION_STRING")
+    monkeypatch.setenv("BLASTFLOW_ELB_K8S_CREDENTIALS_BLOCK", "elb-cluster")
+    monkeypatch.setenv("BLASTFLOW_AZURE_CREDENTIALS_BLOCK", "elb-results")  # the one block per storage account
+    backend = ElasticBlastBackend(Settings(data_dir=tmp_path))
+    run = backend.prepare(JOB_ID, SearchSpec(program="blastp", query=first_records("prot", 3), db=PROT_DB,
+                                             batch_len=300), tmp_path / "job")
+    assert _submit(backend, run)[0] == 0
+
+    assert backend.pod_counts(run).total == len(run.batches)
+    assert _status_until_done(backend, run).state is RunState.SUCCESS
+    assert len(backend.fetch_results(run, tmp_path / "archives")) == len(run.batches)
+    assert backend.pod_logs(run)
+
+    monkeypatch.setenv("BLASTFLOW_ELB_K8S_CREDENTIALS_BLOCK", "no-such-block")
+    with pytest.raises(ConfigError, match="cannot load the KubernetesCredentials block 'no-such-block'"):
+        ElasticBlastBackend(Settings(data_dir=tmp_path)).pod_counts(run)
