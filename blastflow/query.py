@@ -75,6 +75,9 @@ class Query:
 def load_query(query: str) -> Query:
     """Read and validate a query given as FASTA text (starts with '>') or as a path to a FASTA file.
 
+    Text of several lines that does not start with '>' is read as text too,
+    so it fails as "not FASTA" rather than as a strange missing file.
+
     Args:
         query: FASTA text, or the path of a FASTA file.
 
@@ -93,9 +96,11 @@ def load_query(query: str) -> Query:
         raise InputError(
             "the query is empty: give FASTA text starting with '>' or the path of a FASTA file", code="invalid_query"
         )
-    if query.lstrip().startswith(">"):
+    if query.lstrip().startswith(">") or "\n" in query.rstrip():  # a path has no line breaks: this is text
         source = "the query text"
-        records = list(read_fasta(io.StringIO(query.lstrip()), source))
+        text = query.lstrip()
+        skipped = query[: len(query) - len(text)].count("\n")  # keep line numbers those of the text as given
+        records = list(read_fasta(io.StringIO("\n" * skipped + text), source))
     else:
         path = Path(query).expanduser()
         source = str(path)

@@ -1,0 +1,112 @@
+"""Results: batch archives rendered by the real blast_formatter, merged to hits.tsv and one archive.
+
+The merged hits must equal one direct BLAST run over the whole query (same rows,
+same order, same numbers), and the merged archive must render to the same hits.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from Bio import SearchIO, SeqIO
+
+from blastflow.errors import BackendError
+from blastflow.hits import HIT_COLUMNS, HIT_FIELDS, parse_outfmt6, read_hits
+from blastflow.results import _untab_titles, merge_results, render_hits
+
+PROT = Path(__file__).resolve().parent.parent / "data" / "sinvicta" / "Sinvicta2-2-3.prot.subset.fasta"
+OPTIONS = ["-evalue", "1e-5", "-max_target_seqs", "10"]
+
+pytestmark = pytest.mark.skipif(shutil.which("blast_formatter") is None, reason="BLAST+ is not installed")
+
+
+@pytest.fixture(scope="module")
+def search(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """20 proteins against 200 in three batches (archives), and the same search run directly in one go."""
+    base = tmp_path_factory.mktemp("results")
+    records = list(SeqIO.parse(PROT, "fasta"))
+    SeqIO.write(records[:200], base / "db.fa", "fasta")
+    subprocess.run(["makeblastdb", "-in", str(base / "db.fa"), "-dbtype", "prot", "-out", str(base / "db" / "p200"),
+                    "-parse_seqids"], capture_output=True, check=True)  # fmt: skip
+    db = str(base / "db" / "p200")
+    query = records[:20]
+    SeqIO.write(query, base / "query.fa", "fasta")
+    archives = []
+    for index, (start, stop) in enumerate([(0, 7), (7, 14), (14, 20)]):
+        SeqIO.write(query[start:stop], base / f"batch_{index:03d}.fa", "fasta")
+        archive = base / f"batch_{index:03d}.asn"
+        subprocess.run(["blastp", "-query", str(base / f"batch_{index:03d}.fa"), "-db", db, "-outfmt", "11",
+                        "-out", str(archive), *OPTIONS], capture_output=True, check=True)  # fmt: skip
+        archives.append(archive)
+    direct = subprocess.run(["blastp", "-query", str(base / "query.fa"), "-db", db, "-outfmt", f"6 {HIT_FIELDS}",
+                             *OPTIONS], capture_output=True, text=True, check=True).stdout  # fmt: skip
+    return {"base": base, "db": db, "archives": archives, "direct": direct, "query": query}
+
+
+def test_merged_hits_equal_one_direct_run(search: dict, tmp_path: Path) -> None:
+    results = merge_results(search["archives"], tmp_path / "out", program="blastp")
+    direct = list(parse_outfmt6(search["direct"].splitlines()))
+    assert results.hits == direct
+    assert len(direct) > 20
+    assert sum(results.batch_hits) == len(direct) and len(results.batch_hits) == 3
+    assert read_hits(results.hits_path) == direct
+    header = results.hits_path.read_text().splitlines()[0].split("\t")
+    assert tuple(header) == HIT_COLUMNS
+
+
+def test_every_query_hits_itself(search: dict, tmp_path: Path) -> None:
+    hits = merge_results(search["archives"], tmp_path / "out").hits
+    for record in search["query"]:
+        best = next(h for h in hits if h.query == record.id)
+        assert (best.subject, best.pct_identity, best.query_coverage) == (record.id, 100.0, 100.0)
+        assert best.query_length == best.subject_length == len(record)
+        assert best.description == record.description.split(None, 1)[1]
+
+
+def test_biopython_reads_the_same_hits(search: dict, tmp_path: Path) -> None:
+    """An independent parser (Bio.SearchIO blast-tab) agrees with ours on the direct output."""
+    hits = merge_results(search["archives"], tmp_path / "out").hits
+    rows = [
+        (qresult.id, hit.id, hsp.evalue, hsp.bitscore, hsp.ident_pct)
+        for qresult in SearchIO.parse(_text_file(tmp_path, search["direct"]), "blast-tab", fields=HIT_FIELDS.split())
+        for hit in qresult
+        for hsp in hit
+    ]
+    assert sorted(rows) == sorted((h.query, h.subject, h.evalue, h.bitscore, h.pct_identity) for h in hits)
+
+
+def test_merged_archive_renders_the_whole_search(search: dict, tmp_path: Path) -> None:
+    results = merge_results(search["archives"], tmp_path / "out")
+    assert results.archive_path.name == "results.asn"
+    assert results.archive_path.read_bytes() == b"".join(a.read_bytes() for a in search["archives"])
+    assert render_hits(results.archive_path) == results.hits  # blast_formatter reads concatenated archives
+    xml = subprocess.run(["blast_formatter", "-archive", str(results.archive_path), "-outfmt", "5"],
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert xml.count("<Iteration>") == 20  # every query of every batch, in one XML document
+    assert xml.count("<?xml") == 1
+
+
+def test_archive_without_its_database_fails_clearly(search: dict, tmp_path: Path) -> None:
+    db_dir = Path(search["db"]).parent
+    moved = db_dir.with_name("moved")
+    db_dir.rename(moved)
+    try:
+        with pytest.raises(BackendError, match=r"could not render the blastp results of batch_001: .*must still exist"):
+            merge_results(search["archives"][1:2], tmp_path / "out", program="blastp")
+    finally:
+        moved.rename(db_dir)
+
+
+def test_tabs_in_titles_stay_in_the_title() -> None:
+    row = "q1\ts1\ttitle\twith\ttabs\t99.5\t100\t0\t0\t1\t100\t1\t100\t1e-50\t200\t100\t100\t120"
+    (hit,) = parse_outfmt6(_untab_titles([row + "\n"]))
+    assert (hit.description, hit.pct_identity, hit.subject_length) == ("title with tabs", 99.5, 120)
+
+
+def _text_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "direct.tsv"
+    path.write_text(text)
+    return path
