@@ -180,9 +180,16 @@ def sqlite_store(tmp_path: Path) -> Iterator[StateStore]:
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[str]:
     """A real temporary Prefect API (prefect_test_harness) for the whole session; yields its URL."""
+    import os
+
     from prefect.settings import get_current_settings
     from prefect.testing.utilities import prefect_test_harness
 
+    # The harness server keeps its state in SQLite; on a loaded 2-core machine its default
+    # 10 s statement timeout and start-up telemetry write can hit "database is locked".
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_DATABASE_TIMEOUT", "60")
+    os.environ.setdefault("PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT", "30")
     with prefect_test_harness(server_startup_timeout=120):
         yield str(get_current_settings().api.url)
 
