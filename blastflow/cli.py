@@ -24,7 +24,7 @@ _ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
-def _store():  # noqa: ANN202 - imported lazily: `--help` should not open a database
+def _store():
     from blastflow.store import open_store
 
     return open_store()
@@ -146,7 +146,9 @@ def logs(
 
 @app.command()
 def reconcile(
-    quiet_threshold_s: Annotated[float | None, typer.Option(help="Seconds of silence after which a job is lost")] = None,
+    quiet_threshold_s: Annotated[
+        float | None, typer.Option(help="Seconds of silence after which a job is lost")
+    ] = None,
 ) -> None:
     """Fail jobs whose flow run crashed, vanished or went quiet (also runs as a scheduled deployment)."""
     from flows.reconcile import reconcile as reconcile_flow

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
-__all__ = ["HIT_COLUMNS", "HIT_FIELDS", "HITS_FILE", "ARCHIVE_FILE", "Hit", "read_hits", "write_hits"]
+__all__ = ["ARCHIVE_FILE", "HITS_FILE", "HIT_COLUMNS", "HIT_FIELDS", "Hit", "read_hits", "write_hits"]
 
 HITS_FILE = "hits.tsv"
 ARCHIVE_FILE = "results.asn"  # merged BLAST archive (format 11): input for blast_formatter

@@ -31,11 +31,14 @@ def test_verdicts() -> None:
         Phase.WORKER_LOST
     )
     assert verdict(live, now=T0, run_state="RUNNING", process_alive=False, quiet_threshold_s=900) is not None
-    quiet = verdict(live, now=T0 + timedelta(seconds=901), run_state=None, process_alive=None, quiet_threshold_s=900)
+    def after(seconds: int):
+        return verdict(
+            live, now=T0 + timedelta(seconds=seconds), run_state=None, process_alive=None, quiet_threshold_s=900
+        )
+
+    quiet = after(901)
     assert quiet is not None and "901 s" in quiet.error
-    assert verdict(live, now=T0 + timedelta(seconds=899), run_state=None, process_alive=None, quiet_threshold_s=900) is (
-        None
-    )
+    assert after(899) is None
     done = _job(phase=Phase.COMPLETED)
     assert verdict(done, now=T0, run_state="CRASHED", process_alive=False, quiet_threshold_s=1) is None
 

@@ -45,9 +45,10 @@ def _wait_for_phase(store, job_id: str, phases: set[Phase], proc: subprocess.Pop
 
 @pytest.mark.parametrize("kill_in", [Phase.SUBMITTED, Phase.RUNNING])
 def test_sigkill_then_reconcile_leaves_a_failed_job(pipeline, sample_fasta, prefect_api, kill_in) -> None:
-    job_id = {Phase.SUBMITTED: "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e", Phase.RUNNING: "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f"}[
-        kill_in
-    ]
+    job_id = {
+        Phase.SUBMITTED: "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e",
+        Phase.RUNNING: "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
+    }[kill_in]
     env = {**os.environ, "PREFECT_API_URL": prefect_api, "BLASTFLOW_MAX_PARALLEL_BATCHES": "1"}
     proc = _start_flow(job_id, sample_fasta["many_prot"], sample_fasta["db_prot"], env)
     try:
