@@ -189,6 +189,8 @@ class ElasticBlastBackend:
         ElasticBLAST often says no more than "Your ElasticBLAST search failed"; the failed pods say why.
         Best effort: if the cluster cannot be read, ElasticBLAST's FAILURE stands as it is.
         """
+        if _on_aws(run):
+            return status
         try:
             pods = self._pods(run)
             failed = [p for p in latest_per_batch(pods) if p.phase == "Failed"]
@@ -218,14 +220,19 @@ class ElasticBlastBackend:
 
     # -- pods ----------------------------------------------------------------------------------
     def pod_counts(self, run: PreparedRun) -> PodCounts:
+        """Batch pods by phase, from the Kubernetes API (on AWS, where batches are AWS Batch jobs, from status)."""
+        if _on_aws(run):
+            return self.status(run).counts
         return count_pods(self._pods(run))
 
     def pod_problems(self, run: PreparedRun) -> list[str]:
         """Why pods are stuck or failed, in the cluster's words (for a timeout's error text)."""
-        return pod_problems(self._pods(run))
+        return [] if _on_aws(run) else pod_problems(self._pods(run))
 
     def pod_logs(self, run: PreparedRun, tail_lines: int = 200) -> dict[str, str]:
         """`"<pod>/<container>"` → log tail for the blast and results-export containers; {} if none is readable."""
+        if _on_aws(run):
+            return {}  # AWS Batch jobs log to CloudWatch, not to pods
         pods = self._pods(run)
         return self.pod_reader().read_logs(pods, LOG_CONTAINERS, tail_lines) if pods else {}
 
@@ -311,6 +318,10 @@ def _check_database(db: str, program: str, query: Query, results: str) -> str:
         raise InputError(f"database {db!r}: NCBI database names are case-sensitive; did you mean {right!r}?",
                          code="invalid_database")
     return db
+
+
+def _on_aws(run: PreparedRun) -> bool:
+    return run.results_location.startswith("s3://")
 
 
 def _write_fasta(query: Query, path: Path) -> None:

@@ -253,6 +253,25 @@ def test_fetch_results_waits_for_every_batch_export(elb_world: ElbWorld, tmp_pat
         backend.fetch_results(run, tmp_path / "archives")
 
 
+def test_on_aws_counts_come_from_status_not_from_pods(
+    elb_world: ElbWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AWS runs batches as AWS Batch jobs: no pods to read, so counts come from `elastic-blast status`."""
+    for key in ("AZURE_REGION", "AZURE_RESOURCE_GROUP", "AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_ACCOUNT_CONTAINER",
+                "KUBECONFIG"):
+        monkeypatch.delenv(f"BLASTFLOW_ELB_{key}")
+    monkeypatch.setenv("BLASTFLOW_ELB_RESULTS", "s3://blast-results/runs")
+    monkeypatch.setenv("BLASTFLOW_ELB_AWS_REGION", "us-east-1")
+    backend, run = _prepare(tmp_path)
+    assert read_config(run.config_path.read_text())["cloud-provider"]["aws-region"] == "us-east-1"
+    assert _submit(backend, run)[0] == 0
+
+    assert backend.pod_counts(run).pending == len(run.batches)
+    assert backend.pod_counts(run).running == len(run.batches)
+    assert backend.pod_logs(run) == {} and backend.pod_problems(run) == []
+    assert elb_world.k8s.requests == []  # the Kubernetes API was never asked
+
+
 def test_the_registry_builds_it_from_the_environment(elb_world: ElbWorld, tmp_path: Path) -> None:
     backend = get_backend("elastic-blast", Settings(data_dir=tmp_path))
     assert isinstance(backend, ElasticBlastBackend) and isinstance(backend, Backend)
