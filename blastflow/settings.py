@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     pod_log_retry_delay_s: float = Field(default=60.0, ge=0)
     log_flush_interval_s: float = Field(default=1.0, gt=0)
     state_debounce_s: float = Field(default=5.0, ge=0)
+    store_outage_s: float = Field(default=300.0, ge=0)  # how long a step keeps retrying an unreachable store
     quiet_threshold_s: float = Field(default=900.0, gt=0)  # reconcile: a live job silent this long is lost
     prefect_ui_url: str | None = None
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from blastflow.backends.base import Backend
+from blastflow.errors import StoreUnavailable
 from blastflow.joblog import StepLog
 from blastflow.merge import JobUpdate
 from blastflow.model import JobRecord, StepName
@@ -28,8 +29,22 @@ class StepContext:
     clock: Callable[[], float] = time.monotonic
 
     def write(self, update: JobUpdate) -> JobRecord:
-        """Every state change of a step goes through the store's merge."""
-        return self.store.update(self.job_id, update)
+        """Every state change of a step goes through the store's merge.
+
+        A store outage (Azurite restarting, a network blip) is waited out with
+        backoff for `settings.store_outage_s` instead of failing a healthy run.
+        """
+        deadline = self.clock() + self.settings.store_outage_s
+        delay = 0.5
+        while True:
+            try:
+                return self.store.update(self.job_id, update)
+            except StoreUnavailable as exc:
+                if self.clock() >= deadline:
+                    raise
+                self.logger.warning("state store unreachable (%s); retrying in %.1f s", exc, delay)
+                self.pause(delay)
+                delay = min(delay * 2, 15.0)
 
     def log(self, step: StepName) -> StepLog:
         return StepLog(

@@ -39,3 +39,22 @@ def test_backend_failure_while_waiting_is_raised(make_ctx, run) -> None:
     )
     with pytest.raises(BackendError, match="quota 'CPUS' exceeded"):
         wait_for_pods(make_ctx(backend), run)
+
+
+def test_a_store_outage_is_waited_out(make_ctx, run, sqlite_store, clock) -> None:
+    from blastflow.errors import StoreUnavailable
+
+    ctx = make_ctx(ScriptedBackend(counts=[PodCounts(running=1, pending=2)]))
+    real_update, failures = sqlite_store.update, {"left": 3}
+
+    def flaky_update(job_id, update):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise StoreUnavailable("cannot reach the Table endpoint")
+        return real_update(job_id, update)
+
+    ctx.store.update = flaky_update  # the store object stays real; only its first 3 writes fail
+    wait_for_pods(ctx, run)
+    assert failures["left"] == 0
+    assert sqlite_store.get(run.job_id).phase is Phase.RUNNING
+    assert clock.slept[:2] == [0.5, 1.0]  # backed off between attempts (the log sink buffers its own)
