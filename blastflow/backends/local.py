@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -37,13 +38,12 @@ from blastflow.backends.local_state import (
     read_state,
     tail_lines,
 )
-from blastflow.batch import default_batch_len, write_batches
-from blastflow.database import Database, FastaDatabase, make_database, resolve_database
 from blastflow.errors import BackendError, ConfigError
-from blastflow.options import search_options
 from blastflow.programs import MOLECULE_NAMES, check_program, check_query_molecule
-from blastflow.query import load_query
 from blastflow.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from blastflow.database import Database, FastaDatabase
 
 __all__ = ["DEFAULT_RETRY_BACKOFF_S", "LocalBackend", "available_cores", "main", "submit"]
 
@@ -92,6 +92,12 @@ class LocalBackend:
             ConfigError: the job directory cannot be used.
             BackendError: BLAST+ is missing or makeblastdb failed.
         """
+        # Imported here, not at the top: the submit child and `status` never need Biopython or makeblastdb.
+        from blastflow.batch import default_batch_len, write_batches
+        from blastflow.database import FastaDatabase, resolve_database
+        from blastflow.options import search_options
+        from blastflow.query import load_query
+
         workdir = Path(workdir).absolute()
         program = check_program(spec.program)
         query = load_query(spec.query)
@@ -272,7 +278,9 @@ def _check_workdir(workdir: Path, *, building_db: bool) -> None:
 
 def _database_in(db: Database | FastaDatabase, staging: Path, workdir: Path) -> Database:
     """The database as the search uses it: made under `staging` for a FASTA file, named by its final path."""
-    if isinstance(db, Database):
+    from blastflow.database import FastaDatabase, make_database
+
+    if not isinstance(db, FastaDatabase):
         return db
     parse_seqids = make_database(db, staging / "db" / db.label)
     return db.built_at(workdir / "db" / db.label, parse_seqids=parse_seqids)
