@@ -102,20 +102,20 @@ TABS = (TAB_RUN, TAB_DESCRIPTIONS, TAB_PLOTS, TAB_DOWNLOADS)
 
 @dataclass(frozen=True, slots=True)
 class Badge:
-    """A status badge: the words, a Streamlit colour name, a Material icon, and an emoji for table cells."""
+    """A status badge: the words, a Streamlit colour name, a Material icon, and a plain symbol for table cells."""
 
     label: str
     color: str
     icon: str
-    emoji: str
+    symbol: str  # in every common font, unlike emoji
 
 
 _BADGES: dict[JobStatus, Badge] = {
-    JobStatus.QUEUED: Badge("Queued", "gray", ":material/schedule:", "🕓"),
-    JobStatus.RUNNING: Badge("Running", "blue", ":material/progress_activity:", "🔵"),
-    JobStatus.COMPLETED: Badge("Completed", "green", ":material/check_circle:", "✅"),
-    JobStatus.FAILED: Badge("Failed", "red", ":material/error:", "❌"),
-    JobStatus.CANCELLED: Badge("Cancelled", "orange", ":material/cancel:", "⛔"),
+    JobStatus.QUEUED: Badge("Queued", "gray", ":material/schedule:", "○"),
+    JobStatus.RUNNING: Badge("Running", "blue", ":material/progress_activity:", "●"),
+    JobStatus.COMPLETED: Badge("Completed", "green", ":material/check_circle:", "✓"),
+    JobStatus.FAILED: Badge("Failed", "red", ":material/error:", "✗"),
+    JobStatus.CANCELLED: Badge("Cancelled", "orange", ":material/cancel:", "⊘"),
 }
 
 
@@ -647,7 +647,7 @@ def job_rows(jobs: Iterable[JobRecord], now: datetime) -> list[dict[str, str]]:
         badge = status_badge(job.status)
         rows.append(
             {
-                "Status": f"{badge.emoji} {badge.label}",
+                "Status": f"{badge.symbol} {badge.label}",
                 "Title": job_title(job),
                 "Program": job.program,
                 "Database": job.database,

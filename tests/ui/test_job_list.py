@@ -33,7 +33,7 @@ def test_list_shows_every_job_newest_first_with_badge_program_database_elapsed(j
     assert at.title[0].value == "BLAST jobs"
     frame = at.dataframe[0].value
     assert frame["Job id"].tolist() == [jobs["completed"], jobs["failed"], jobs["running"]]
-    assert frame["Status"].tolist() == ["✅ Completed", "❌ Failed", "🔵 Running"]
+    assert frame["Status"].tolist() == ["✓ Completed", "✗ Failed", "● Running"]
     assert frame["Program"].tolist() == ["blastx", "blastp", "blastx"]
     assert frame["Database"].tolist() == ["sinvicta-prot", "swissprot", "sinvicta-prot"]
     assert all(frame["Elapsed"].str.match(r"^\d+(\.\d)? (ms|s)$"))

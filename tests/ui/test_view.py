@@ -358,7 +358,7 @@ def test_job_rows_are_text_with_badge_program_database_elapsed() -> None:
     job = _listed("Ant genes", 0, Phase.RUNNING)
     (row,) = view.job_rows([job], job.created_at + timedelta(seconds=90))
     assert row == {
-        "Status": "🔵 Running",
+        "Status": "● Running",
         "Title": "Ant genes",
         "Program": "blastn",
         "Database": "ants",
