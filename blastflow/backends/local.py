@@ -175,10 +175,18 @@ class LocalBackend:
     # -- observe ----------------------------------------------------------------------------------------
 
     def pod_counts(self, run: PreparedRun) -> PodCounts:
+        """Counts from the pod state files (no file yet: pending).
+
+        Once the supervisor is dead without a final state, no unfinished pod
+        will ever finish: those count as failed, not as pending or running.
+        """
         counts = PodCounts()
+        orphaned = _supervisor_lost(RunFiles(run.workdir))
         for pod in _pods(run):
-            phase = pod.phase.value if pod else PodPhase.PENDING.value
-            setattr(counts, phase, getattr(counts, phase) + 1)
+            phase = pod.phase if pod else PodPhase.PENDING
+            if orphaned and phase in (PodPhase.PENDING, PodPhase.RUNNING):
+                phase = PodPhase.FAILED
+            setattr(counts, phase.value, getattr(counts, phase.value) + 1)
         return counts
 
     def status(self, run: PreparedRun) -> RunStatus:
@@ -189,9 +197,9 @@ class LocalBackend:
         final state, so a dead run never looks like one still running.
         """
         files = RunFiles(run.workdir)
+        state = read_state(files.supervisor, SupervisorState)  # first: pods are final before it is
         pods = _pods(run)
         counts = self.pod_counts(run)
-        state = read_state(files.supervisor, SupervisorState)
         if state is None:
             return RunStatus(
                 state=RunState.UNKNOWN,
@@ -205,14 +213,11 @@ class LocalBackend:
         failed = _root_failure(pods)
         if failed is not None:
             return RunStatus(state=RunState.FAILURE, counts=counts, message=failed.message)
-        if not process_alive(state.pid, state.pid_start):
-            final = read_state(files.supervisor, SupervisorState)  # it may have finished just now
-            if final is not None and final.phase is not SupervisorPhase.RUNNING:
-                return self.status(run)
+        if _supervisor_lost(files):
             last = [line for line in tail_lines(files.supervisor_log, 5) if line.strip()]
             return RunStatus(
                 state=RunState.FAILURE,
-                counts=self.pod_counts(run),
+                counts=counts,
                 message=(
                     f"the local supervisor (pid {state.pid}) stopped without finishing: {counts.succeeded} of "
                     f"{counts.total} batches had succeeded"
@@ -284,6 +289,15 @@ def _database_in(db: Database | FastaDatabase, staging: Path, workdir: Path) -> 
         return db
     parse_seqids = make_database(db, staging / "db" / db.label)
     return db.built_at(workdir / "db" / db.label, parse_seqids=parse_seqids)
+
+
+def _supervisor_lost(files: RunFiles) -> bool:
+    """True when the supervisor has stopped without writing a final state (killed, crashed, machine restarted)."""
+    state = read_state(files.supervisor, SupervisorState)
+    if state is None or state.phase is not SupervisorPhase.RUNNING or process_alive(state.pid, state.pid_start):
+        return False
+    final = read_state(files.supervisor, SupervisorState)  # it may have finished between the two looks
+    return final is not None and final.phase is SupervisorPhase.RUNNING
 
 
 def _pods(run: PreparedRun) -> list[PodState | None]:

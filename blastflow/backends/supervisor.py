@@ -126,7 +126,7 @@ class Supervisor:
         if self.cancel_requested:
             done = sum(p.phase == PodPhase.SUCCEEDED for p in self.pods.values())
             self.state.cancelled = True
-            self._finish(SupervisorPhase.FAILURE, f"cancelled: {done} of {len(self.pods)} batches had finished")
+            self._finish(SupervisorPhase.FAILURE, f"cancelled: {done} of {len(self.pods)} batches had succeeded")
             return 1
         if failed is not None:
             self._finish(SupervisorPhase.FAILURE, failed.message)
@@ -145,8 +145,9 @@ class Supervisor:
             failed = None
             for name in list(self.running):
                 code = self.running[name].process.poll()
-                if code is not None:
-                    failed = failed or self._finished(self.running.pop(name), code)
+                if code is not None:  # record every finished pod, even after one has failed
+                    ended = self._finished(self.running.pop(name), code)
+                    failed = failed or ended
             failed = failed or self._start_ready()
             if failed is not None:
                 self._stop_all("stopped", f"stopped: {failed.batch} failed")

@@ -273,6 +273,23 @@ def test_search_runs_to_success_with_correct_hits(sample: dict[str, Path], tmp_p
     assert "this run was already submitted" in again.stderr
 
 
+def test_query_text_with_shell_metacharacters_in_ids(sample: dict[str, Path], tmp_path: Path) -> None:
+    """Ids are data: they reach BLAST in files and argument lists, never a shell, and come back unchanged."""
+    first = next(SeqIO.parse(sample["query"], "fasta"))
+    weird = "q;rm${IFS}-rf$(reboot)|`id`&&x>y"
+    backend = _backend(tmp_path)
+    spec = _blastp(sample, query=f">{weird} odd header\n{first.seq}\n", batch_len=None)
+    run = backend.prepare("job-ids", spec, tmp_path / "job-ids")
+    try:
+        assert _submit(backend, run).returncode == 0
+        _wait(lambda: backend.status(run).state is not RunState.RUNNING, "the run to end")
+    finally:
+        _kill_leftovers(run)
+    assert backend.status(run).state is RunState.SUCCESS
+    hits = merge_results(backend.fetch_results(run, tmp_path / "archives"), tmp_path / "results").hits
+    assert (hits[0].query, hits[0].subject, hits[0].pct_identity) == (weird, first.id, 100.0)
+
+
 def test_submit_without_a_config_fails_clearly(tmp_path: Path) -> None:
     backend = _backend(tmp_path)
     run = PreparedRun(
@@ -341,7 +358,9 @@ def test_batch_failing_past_the_backoff_limit_fails_the_run(sample: dict[str, Pa
         backend.fetch_results(run, tmp_path / "archives")
 
 
-def test_cancel_terminates_blast_and_fails_every_pod(sample: dict[str, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["cancel", "sigterm"])
+def test_cancel_terminates_blast_and_fails_every_pod(how: str, sample: dict[str, Path], tmp_path: Path) -> None:
+    """`Backend.cancel` (cancel file + SIGTERM), or a bare SIGTERM to the supervisor as a service manager sends."""
     backend = _backend(tmp_path)
     run = backend.prepare("job-cancel", _slow(sample), tmp_path / "job-cancel")
     try:
@@ -352,11 +371,14 @@ def test_cancel_terminates_blast_and_fails_every_pod(sample: dict[str, Path], tm
         )
         blast_pids = _wait(lambda: _running_blast_pids(run), "a running pod")
         assert backend.status(run).state is RunState.RUNNING
-        backend.cancel(run)
+        if how == "cancel":
+            backend.cancel(run)
+        else:
+            os.kill(supervisor.pid, signal.SIGTERM)
         final = _final(backend, run)
     finally:
         _kill_leftovers(run)
-    assert final.cancelled and re.fullmatch(r"cancelled: \d+ of \d+ batches had finished", final.message)
+    assert final.cancelled and re.fullmatch(r"cancelled: \d+ of \d+ batches had succeeded", final.message)
     status = backend.status(run)
     assert status.state is RunState.FAILURE and status.message == final.message
     pods = _pods(run)
@@ -383,6 +405,8 @@ def test_killed_supervisor_is_a_failure_not_a_spinner(sample: dict[str, Path], t
         _kill_leftovers(run)
     status = backend.status(run)
     assert status.state is RunState.FAILURE
+    assert status.counts.pending == status.counts.running == 0, "nothing is left that could still finish"
+    assert backend.pod_counts(run) == status.counts
     assert status.message.startswith(f"the local supervisor (pid {supervisor.pid}) stopped without finishing: ")  # type: ignore[union-attr]
     assert re.search(r"\d+ of \d+ batches had succeeded", status.message)
     assert read_state(files.supervisor, SupervisorState).phase is SupervisorPhase.RUNNING  # type: ignore[union-attr]
