@@ -49,10 +49,9 @@ def _live(store: StateStore, job_id: str, interval: float | None, prefect_ui_url
         st.code(str(err), language=None, wrap_lines=True)
         return
     wanted = view.refresh_interval(job, datetime.now(UTC))
+    st.session_state[f"refresh:{job_id}"] = wanted
     if wanted != interval:
-        # run_every is fixed per fragment: rebuild the page with the new interval (None stops it).
-        st.session_state[f"refresh:{job_id}"] = wanted
-        st.rerun(scope="app")
+        st.rerun(scope="app")  # run_every is fixed per fragment: rebuild it with the new interval (None stops it)
     if job is None:
         st.warning("There is no job with this id in the store (yet). The page will look again.")
         st.code(job_id, language=None)
@@ -64,7 +63,8 @@ def _live(store: StateStore, job_id: str, interval: float | None, prefect_ui_url
 
 def _tabs(store: StateStore, job: JobRecord) -> None:
     seen_key = f"seen_phase:{job.job_id}"
-    current = st.session_state.get(TAB_KEY) or st.query_params.get(TAB_KEY) or view.TAB_RUN
+    current = st.session_state.get(TAB_KEY) or st.query_params.get(TAB_KEY)
+    current = current if current in view.TABS else view.TAB_RUN  # Streamlit ignores an unknown tab in the URL
     decision = view.decide_tab(
         st.session_state.get(seen_key), job.phase, current, st.session_state.get(f"tab_in_url:{job.job_id}", False)
     )

@@ -72,8 +72,14 @@ def render_console(store: StateStore, job: JobRecord, step: StepName) -> None:
     if console.source == "none":
         st.caption("No output yet.")
         return
+    shown = len(tail.lines) if console.source == "log" else console.text.count("\n") + 1
+    # Always one caption, so the console below it stays the same element as lines arrive.
     if console.hidden:
-        st.caption(f"{console.hidden:,} earlier lines not shown; the newest {len(tail.lines):,} follow.")
+        st.caption(f"{console.hidden:,} earlier lines not shown; the newest {shown:,} follow.")
+    elif console.source == "snapshot":
+        st.caption("The last lines the job recorded for this step.")
+    else:
+        st.caption(f"{shown:,} line{'s' if shown != 1 else ''}.")
     lines = console.text.count("\n") + 1
     height = max(80, min(CONSOLE_MAX_HEIGHT, 40 + lines * _LINE_HEIGHT))
     # autoscroll keeps a fixed-height container at the bottom while the user is there (fix M).

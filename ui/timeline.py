@@ -31,9 +31,12 @@ def render_timeline(store: StateStore, job: JobRecord) -> None:
             if step.state is view.StepDisplay.PENDING:
                 st.caption("Not started yet.")
                 continue
-            summary = [text for text in (_message(step, state.message), step.counters) if text]
-            for text in summary:
-                st.text(text)
+            # One slot for the summary lines, so lines coming and going never shift the console below
+            # (a shifted console is a new element, and would lose the user's scroll position).
+            with st.container(key=f"summary_{step.name.value}", gap=None):
+                for text in (_message(step, state.message), step.counters):
+                    if text:
+                        st.text(text)
             if step.state is view.StepDisplay.ERROR and state.error and state.error != job.error:
                 st.code(state.error, language=None, wrap_lines=True)  # the banner already shows the job's
             if expander.open is False:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,10 +177,21 @@ class Seeder:
 
 
 @pytest.fixture
-def seeded(tmp_path: Path) -> Iterator[Seeder]:
-    url = f"sqlite:///{tmp_path / 'state.db'}"
-    store = open_store(url)
-    try:
-        yield Seeder(store, url, tmp_path)
-    finally:
+def seeder_for(tmp_path: Path) -> Iterator[Callable[[str], Seeder]]:
+    """Seeders for given store URLs (a server started elsewhere may read the same store)."""
+    stores: list[StateStore] = []
+
+    def make(url: str) -> Seeder:
+        store = open_store(url)
+        stores.append(store)
+        return Seeder(store, url, tmp_path)
+
+    yield make
+    for store in stores:
         store.close()
+
+
+@pytest.fixture
+def seeded(seeder_for: Callable[[str], Seeder], tmp_path: Path) -> Seeder:
+    """A seeder over a fresh SQLite store in the test's tmp_path."""
+    return seeder_for(f"sqlite:///{tmp_path / 'state.db'}")

@@ -19,13 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Page, expect, sync_playwright
 
 from blastflow.hits import HITS_FILE, write_hits
 from blastflow.model import StepName
-from blastflow.store import open_store
-
-playwright_api = pytest.importorskip("playwright.sync_api")  # installed by the dev extra; fails below if absent
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=30_000)  # a first page load fetches Streamlit's lazily loaded chunks
@@ -126,12 +123,9 @@ def page(browser: Any) -> Iterator[Page]:
 
 
 @pytest.fixture
-def seeded_here(seeded: Any, store_url: str) -> Any:
-    """The conftest seeder, pointed at the store the server reads."""
-    store = open_store(store_url)
-    seeder = type(seeded)(store, store_url, seeded.tmp)
-    yield seeder
-    store.close()
+def seeded_here(seeder_for: Callable[[str], Any], store_url: str) -> Any:
+    """A seeder writing to the store the server reads."""
+    return seeder_for(store_url)
 
 
 def _scroll(page: Page) -> dict[str, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -216,3 +217,21 @@ def test_a_search_without_hits(seeded: Any, page: Callable[..., AppTest]) -> Non
     assert at.info[0].value.startswith("The search found no hits")
     at = page(job_id, tab="Downloads")
     assert [b.proto.label for b in at.get("download_button")][:2] == ["Hits (TSV)", "Hits (CSV)"]
+
+
+def test_refresh_follows_the_job_and_stops_five_minutes_after_the_end(
+    seeded: Any, page: Callable[..., AppTest], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = seeded.running()
+    just_done = seeded.completed()
+    # A job that ended ten minutes ago, written through the store at that time (the store's own clock).
+    from blastflow.store import optimistic
+
+    ten_minutes_ago = datetime.now(UTC) - timedelta(minutes=10)
+    with monkeypatch.context() as clock:
+        clock.setattr(optimistic, "_utcnow", lambda: ten_minutes_ago)
+        long_done = seeded.completed()
+    intervals = {}
+    for name, job_id in (("live", live), ("just done", just_done), ("long done", long_done)):
+        intervals[name] = page(job_id).session_state[f"refresh:{job_id}"]
+    assert intervals == {"live": 2.0, "just done": 10.0, "long done": None}
