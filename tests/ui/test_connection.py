@@ -41,3 +41,13 @@ def test_no_page_file_renders_html() -> None:
     for name, text in sources.items():
         for hatch in ("unsafe_allow_html", "st.html", "components.html", "st.components"):
             assert hatch not in text, f"{name} uses {hatch}"
+
+
+def test_the_examples_in_the_docstrings_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    import doctest
+
+    import ui.connection
+
+    monkeypatch.delenv("BLASTFLOW_STORE_URL", raising=False)
+    result = doctest.testmod(ui.connection)
+    assert result.attempted >= 2 and result.failed == 0

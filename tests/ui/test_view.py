@@ -457,3 +457,11 @@ def test_escape_markdown_leaves_no_markup_character_unescaped(text: str) -> None
         assert escaped[i] not in specials, (text, escaped)
         i += 1
     assert "\n" not in escaped
+
+
+def test_the_examples_in_the_docstrings_hold() -> None:
+    """The doctests of ui/view.py, run here too: the suite's doctest collection covers tests/ and blastflow/ only."""
+    import doctest
+
+    result = doctest.testmod(view)
+    assert result.attempted >= 15 and result.failed == 0
