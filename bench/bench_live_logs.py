@@ -65,11 +65,11 @@ class CountingStore:
     def __init__(self, inner: StateStore) -> None:
         self.inner, self.appends, self.updates = inner, 0, 0
 
-    def append_logs(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+    def append_logs(self, *args, **kwargs):
         self.appends += 1
         return self.inner.append_logs(*args, **kwargs)
 
-    def update(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+    def update(self, *args, **kwargs):
         self.updates += 1
         return self.inner.update(*args, **kwargs)
 

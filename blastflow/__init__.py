@@ -1,20 +1,7 @@
-"""blastflow: BLAST searches orchestrated by Prefect, with sanitised step state in a store."""
+"""blastflow: BLAST searches orchestrated by Prefect, with sanitised step state in a store.
 
-from blastflow.merge import JobUpdate, StepUpdate, merge
-from blastflow.model import JobRecord, Phase, StepName, StepStatus, new_job_id
-from blastflow.sanitise import register_secret, sanitise
-
-__all__ = [
-    "JobRecord",
-    "JobUpdate",
-    "Phase",
-    "StepName",
-    "StepStatus",
-    "StepUpdate",
-    "merge",
-    "new_job_id",
-    "register_secret",
-    "sanitise",
-]
+Import from the modules (`blastflow.merge`, `blastflow.sanitise`, …): the package
+re-exports nothing, so `blastflow.sanitise` is always the module, never the function.
+"""
 
 __version__ = "0.1.0"

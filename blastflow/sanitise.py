@@ -50,7 +50,7 @@ import re
 import threading
 from urllib.parse import quote
 
-__all__ = ["MASK", "register_secret", "registered_secret_count", "sanitise"]
+__all__ = ["MASK", "LineSanitiser", "register_secret", "registered_secret_count", "sanitise"]
 
 MASK = "***"
 MIN_SECRET_CHARS = 6
@@ -317,3 +317,34 @@ def _mask_secrets(text: str) -> str:
     if "gh" in text and "_" in text:
         text, low = _GITHUB_TOKEN.apply(text, low)
     return text
+
+
+_PEM_BEGIN = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+_PEM_END = re.compile(r"-----END [A-Z ]*PRIVATE KEY-----")
+
+
+class LineSanitiser:
+    """`sanitise` for a stream that arrives one line at a time (a child's stdout).
+
+    A PEM private key printed over several lines is masked whole: every line
+    from its BEGIN line to its END line, which `sanitise` on one line cannot see.
+
+    Example:
+        >>> clean = LineSanitiser()
+        >>> [clean(line) for line in ["-----BEGIN PRIVATE KEY-----", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+        ...                           "-----END PRIVATE KEY-----", "ATGAATACC"]]
+        ['***', '***', '***', 'ATGAATACC']
+    """
+
+    def __init__(self) -> None:
+        self._in_key = False
+
+    def __call__(self, line: str) -> str:
+        if self._in_key:
+            if _PEM_END.search(line):
+                self._in_key = False
+            return MASK
+        clean = sanitise(line)
+        if _PEM_BEGIN.search(line) and not _PEM_END.search(line):
+            self._in_key = True
+        return clean

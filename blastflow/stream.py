@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from blastflow.errors import SubmitError
-from blastflow.sanitise import sanitise
+from blastflow.sanitise import LineSanitiser
 
 __all__ = ["MAX_LINE_CHARS", "StreamResult", "child_env", "stream_child"]
 
@@ -135,10 +135,11 @@ def stream_child(
 
 def _drain(pipe: IO[bytes] | None, name: str, sink: queue.Queue[tuple[str, object]]) -> None:
     assert pipe is not None
+    clean = LineSanitiser()  # one per stream: a key block spans lines of one pipe
     with pipe:
         for raw in iter(pipe.readline, b""):
             # Sanitise before cutting, so a cut can never leave half a secret unmasked.
-            text = sanitise(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+            text = clean(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
             if len(text) > MAX_LINE_CHARS:
                 text = f"{text[:MAX_LINE_CHARS]} … [line cut: {len(text):,} characters]"
             sink.put((name, text))

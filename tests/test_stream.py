@@ -115,3 +115,20 @@ def test_missing_executable_is_a_submit_error_before_start(tmp_path: Path) -> No
         stream_child([str(tmp_path / "no-such-elastic-blast"), "submit"], lambda s, line: None)
     assert info.value.child_started is False
     assert "no-such-elastic-blast" in str(info.value) and "PATH" in str(info.value)
+
+
+def test_a_private_key_printed_line_by_line_is_masked_whole(tmp_path: Path) -> None:
+    argv = _script(
+        tmp_path,
+        """
+        print("writing key:")
+        print("-----BEGIN RSA PRIVATE KEY-----")
+        print("MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun")
+        print("VTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK")
+        print("-----END RSA PRIVATE KEY-----")
+        print("ATGAATACCCTCTGG")
+        """,
+    )
+    seen: list[str] = []
+    stream_child(argv, lambda s, line: seen.append(line))
+    assert seen == ["writing key:", "***", "***", "***", "***", "ATGAATACCCTCTGG"]

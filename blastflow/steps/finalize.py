@@ -89,8 +89,9 @@ def capture_pod_logs(ctx: StepContext, run: PreparedRun, log: StepLog) -> str:
         return POD_LOGS_UNAVAILABLE
     run_log = ctx.log(StepName.RUN)
     for pod, text in sorted(tails.items()):
-        for line in [f"── {pod} ──", *text.splitlines()]:
-            run_log.add(sanitise(line))
+        # The whole tail at once: a secret block spanning lines is masked whole.
+        for line in [f"── {sanitise(pod)} ──", *sanitise(text).splitlines()]:
+            run_log.add(line)
     run_log.close()  # also puts the tail on the run step's row (late backfill, fix N)
     log.add(f"Pod log tails stored for {len(tails)} pods")
     return POD_LOGS_CAPTURED
