@@ -241,10 +241,11 @@ def build_config(search: ElbSearch, profile: ElbProfile) -> configparser.ConfigP
         "mem-limit": profile.mem_limit,
     }
     for section, values in (("cloud-provider", provider), ("cluster", cluster), ("blast", blast)):
-        cfg.add_section(section)
-        for key, value in values.items():
-            if value is not None and value != "":
-                cfg.set(section, key, value.replace("%", "%%"))
+        given = {key: value for key, value in values.items() if value is not None and value != ""}
+        if given:
+            cfg.add_section(section)
+        for key, value in given.items():
+            cfg.set(section, key, value.replace("%", "%%"))
     return cfg
 
 

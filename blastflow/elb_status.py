@@ -142,7 +142,7 @@ search: error: You must be logged in to the server (Unauthorized)
         if state is RunState.UNKNOWN and _AUTH.search(out + err):
             # ElasticBLAST on GKE reports a refused kubectl as UNKNOWN, with kubectl's words as the detail.
             raise _status_error(returncode, out, err)
-        return RunStatus(state=state, counts=counts or PodCounts(), message=_details(out) or _first_line(out))
+        return RunStatus(state=state, counts=counts or PodCounts(), message=_details(out))
     raise _status_error(returncode, out, err)
 
 
@@ -192,7 +192,3 @@ def _details(out: str) -> str:
     """The verbose lines that say more than a count or a state name."""
     lines = [line.strip() for line in out.splitlines()]
     return " ".join(line for line in lines if line and not _COUNT.match(line) and not _STATE_WORD.match(line))
-
-
-def _first_line(text: str) -> str:
-    return next((line.strip() for line in text.splitlines() if line.strip()), "")

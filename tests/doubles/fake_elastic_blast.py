@@ -129,6 +129,8 @@ def _file_must_exist(path: str) -> str:
 def _config_logging(args: argparse.Namespace) -> None:
     logger = logging.getLogger()
     logger.setLevel(args.loglevel)
+    for name in ("azure", "urllib3"):  # as the real one hides its SDKs' request logs (boto there, azure here)
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     file_format = "%(asctime)s %(levelname)s: %(message)s"
     if args.logfile == "stderr":
         handler = logging.StreamHandler()
