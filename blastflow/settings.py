@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     backend: str = "local"
     max_parallel_batches: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     batch_retries: int = Field(default=3, ge=0)  # like a Kubernetes Job's backoffLimit
+    batch_retry_backoff_s: float = Field(default=10.0, ge=0)  # first retry delay; doubles, capped at 300 s
     wait_for_pods_timeout_s: float = Field(default=1800, gt=0)
     run_timeout_s: float = Field(default=24 * 3600, gt=0)
     poll_interval_s: float = Field(default=2.0, gt=0)

@@ -65,9 +65,9 @@ class LocalBackend:
 
     name = "local"
 
-    def __init__(self, settings: Settings | None = None, *, retry_backoff_s: float = DEFAULT_RETRY_BACKOFF_S) -> None:
+    def __init__(self, settings: Settings | None = None, *, retry_backoff_s: float | None = None) -> None:
         self.settings = settings or get_settings()
-        self.retry_backoff_s = retry_backoff_s
+        self.retry_backoff_s = retry_backoff_s if retry_backoff_s is not None else self.settings.batch_retry_backoff_s
 
     # -- prepare ----------------------------------------------------------------------------------------
 
