@@ -164,6 +164,48 @@ def ui(port: Annotated[int, typer.Option(help="Port for the monitoring page")] =
     raise typer.Exit(subprocess.call(argv, env=os.environ.copy()))
 
 
+@app.command()
+def up(
+    port: Annotated[int, typer.Option(help="Port of the Prefect server (UI and API)")] = 4200,
+    k8s: Annotated[bool, typer.Option("--k8s", help="Also create the Kubernetes pool and deploy to it")] = False,
+) -> None:
+    """Start (or update) the local Prefect stack: server, work pool, deployments, worker, zombie detection."""
+    from blastflow import stack
+
+    try:
+        state = stack.up(port=port, k8s=k8s, echo=typer.echo)
+    except BlastflowError as exc:
+        raise _fail(str(exc)) from exc
+    except Exception as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}") from exc
+    typer.echo("")
+    for line in state.lines():
+        typer.echo(line)
+    typer.echo(
+        f"\nStart a search: {state.ui_url}/deployments -> blast-search -> Run (or `prefect deployment run "
+        f"blast-search/blast-search` with PREFECT_API_URL={state.api_url})"
+        f"\nWatch it:       BLASTFLOW_PREFECT_UI_URL={state.ui_url} blastflow ui"
+        "\nStop it all:    blastflow down"
+    )
+
+
+@app.command()
+def down() -> None:
+    """Stop the local Prefect stack that `blastflow up` started (worker, leftover flow runs, server)."""
+    from blastflow import stack
+
+    stack.down(echo=typer.echo)
+
+
+@app.command()
+def status() -> None:
+    """Show what of the local Prefect stack is running, and where."""
+    from blastflow import stack
+
+    for line in stack.status().lines():
+        typer.echo(line)
+
+
 def _print_job(job: JobRecord, *, tails: bool = False) -> None:
     end = job.updated_at if job.is_terminal else datetime.now(UTC)
     typer.echo(f"Job {job.job_id}: {job.title}")

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Literal
 
 from prefect import flow
-from prefect.runtime import flow_run
+from prefect.runtime import deployment, flow_run
 
 from blastflow.backends.base import Program, SearchSpec
-from blastflow.errors import InputError
+from blastflow.errors import ConfigError, InputError
 from blastflow.failure import failure_update
 from blastflow.merge import JobUpdate
 from blastflow.model import Phase, is_job_id
@@ -29,6 +29,18 @@ __all__ = ["SAMPLE_PROTEINS", "SAMPLE_TRANSCRIPTS", "blast_search"]
 _DATA = Path(__file__).resolve().parent.parent / "data" / "sinvicta"
 SAMPLE_PROTEINS = str(_DATA / "Sinvicta2-2-3.prot.subset.fasta")
 SAMPLE_TRANSCRIPTS = str(_DATA / "Sinvicta2-2-3.cdna.subset.fasta")
+
+
+def _check_pinned_code() -> None:
+    """Fix J: a run from a deployment fails at once unless this process runs the code the deployment was made from."""
+    pinned, running = deployment.version, code_version()
+    if pinned is not None and pinned != running:
+        raise ConfigError(
+            f"this worker runs code {running} but the deployment {deployment.name!r} was made from {pinned}: "
+            "restart the worker with `blastflow up` (it redeploys from the code it runs); for an image, deploy "
+            f"with BLASTFLOW_CODE_VERSION={running} or rebuild the image",
+            code="stale_code",
+        )
 
 
 @flow(
@@ -98,6 +110,7 @@ def blast_search(
         title=title,
     )
     try:
+        _check_pinned_code()
         run = prepare(job_id, backend, spec)
         submit(run)
         wait_for_pods(run)
