@@ -144,6 +144,10 @@ class Backend(Protocol):
 
     def status(self, run: PreparedRun) -> RunStatus: ...
 
+    def pod_problems(self, run: PreparedRun) -> list[str]:
+        """Why pods are stuck or failing, in the backend's own words (for a timeout's error)."""
+        ...
+
     def pod_logs(self, run: PreparedRun, tail_lines: int = 200) -> dict[str, str]:
         """Pod name → the tail of its log; empty when no log can be read yet."""
         ...

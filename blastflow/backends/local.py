@@ -226,6 +226,10 @@ class LocalBackend:
             )
         return RunStatus(state=RunState.RUNNING, counts=counts, message=_progress(counts))
 
+    def pod_problems(self, run: PreparedRun) -> list[str]:
+        """Local batches wait only for a free slot; a dead supervisor shows up in `status`."""
+        return []
+
     def pod_logs(self, run: PreparedRun, tail_lines: int = 200) -> dict[str, str]:
         files = RunFiles(run.workdir)
         logs = {}

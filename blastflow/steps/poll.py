@@ -14,6 +14,7 @@ from blastflow.steps.context import StepContext
 __all__ = ["poll"]
 
 HEARTBEAT_S = 60.0  # write the row at least this often so reconcile can tell a live run from a lost one
+UNKNOWN_LIMIT = 10  # consecutive UNKNOWN answers (e.g. the cluster was deleted) before giving up
 
 
 def poll(
@@ -23,6 +24,7 @@ def poll(
     start = ctx.clock()
     log = ctx.log(StepName.RUN)
     last_line, last_write = "", start
+    unknown = 0
     try:
         while True:
             status = ctx.backend.status(run)
@@ -42,6 +44,13 @@ def poll(
                 break
             if status.state is RunState.FAILURE:
                 raise BackendError(status.message or "the backend reported FAILURE", code="blast_failed")
+            unknown = unknown + 1 if status.state is RunState.UNKNOWN else 0
+            if unknown >= UNKNOWN_LIMIT:
+                raise BackendError(
+                    f"the backend could not tell the run's state {unknown} times in a row: "
+                    f"{status.message or 'no reason given'}",
+                    code="status_unknown",
+                )
             if now - start > ctx.settings.run_timeout_s:
                 raise TimedOut(
                     f"the BLAST run did not finish within {ctx.settings.run_timeout_s:.0f} s ({line}). "

@@ -54,9 +54,12 @@ def wait_for_pods(ctx: StepContext, run: PreparedRun) -> PodCounts:
                 if status.state is RunState.FAILURE:
                     raise BackendError(status.message or "the backend reported FAILURE before pods started")
             if now - start > timeout_s:
+                problems = ctx.backend.pod_problems(run)
+                cause = f" The cluster says: {'; '.join(problems[:3])}." if problems else ""
                 raise TimedOut(
                     f"no pod started within {timeout_s:.0f} s ({counts.pending} of {counts.total or len(run.batches)} "
-                    "pending). Check cluster capacity and quota, or raise BLASTFLOW_WAIT_FOR_PODS_TIMEOUT_S."
+                    f"pending).{cause} Check cluster capacity, quota and images, or raise "
+                    "BLASTFLOW_WAIT_FOR_PODS_TIMEOUT_S."
                 )
             ctx.pause(ctx.settings.poll_interval_s)
     finally:

@@ -18,8 +18,10 @@ class ScriptedBackend:
         counts: Iterable[PodCounts] = (),
         statuses: Iterable[RunStatus | Exception] = (),
         pod_logs: Iterable[dict[str, str]] = (),
+        problems: Iterable[str] = (),
     ) -> None:
         self._counts, self._statuses, self._pod_logs = list(counts), list(statuses), list(pod_logs)
+        self._problems = list(problems)
         self.calls: dict[str, int] = {}
 
     def _next(self, name: str, script: list):
@@ -43,6 +45,9 @@ class ScriptedBackend:
 
     def status(self, run: PreparedRun) -> RunStatus:
         return self._next("status", self._statuses or [RunStatus(state=RunState.RUNNING)])
+
+    def pod_problems(self, run: PreparedRun) -> list[str]:
+        return self._problems
 
     def pod_logs(self, run: PreparedRun, tail_lines: int = 200) -> dict[str, str]:
         return self._next("pod_logs", self._pod_logs or [{}])

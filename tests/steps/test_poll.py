@@ -45,3 +45,11 @@ def test_run_timeout(make_ctx, run) -> None:
     backend = ScriptedBackend(statuses=[_status(RunState.RUNNING, running=3)])
     with pytest.raises(TimedOut, match="BLASTFLOW_RUN_TIMEOUT_S"):
         poll(make_ctx(backend, phase=Phase.RUNNING, run_timeout_s=30), run)
+
+
+def test_a_state_nobody_can_tell_does_not_spin_forever(make_ctx, run) -> None:
+    unknown = RunStatus(state=RunState.UNKNOWN, message="Cluster elasticblast-x was not found")
+    backend = ScriptedBackend(statuses=[unknown])
+    with pytest.raises(BackendError, match="10 times in a row: Cluster elasticblast-x was not found"):
+        poll(make_ctx(backend, phase=Phase.RUNNING), run)
+    assert backend.calls["status"] == 10

@@ -24,10 +24,11 @@ def test_moves_to_running_once_a_pod_runs(make_ctx, run, sqlite_store) -> None:
 
 
 def test_a_pod_that_never_starts_times_out_with_the_reason(make_ctx, run, clock) -> None:
-    backend = ScriptedBackend(counts=[PodCounts(pending=3)])
+    backend = ScriptedBackend(counts=[PodCounts(pending=3)], problems=["batch_000/blast: ImagePullBackOff"])
     with pytest.raises(TimedOut) as info:
         wait_for_pods(make_ctx(backend, wait_for_pods_timeout_s=60), run)
     assert "no pod started within 60 s (3 of 3 pending)" in str(info.value)
+    assert "The cluster says: batch_000/blast: ImagePullBackOff." in str(info.value)
     assert 60 <= clock.now <= 64  # it waited the limit and not much more
     assert max(clock.slept) <= 1.0  # in short slices, so a task timeout can interrupt
 
