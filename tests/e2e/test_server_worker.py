@@ -1,0 +1,160 @@
+"""A real `prefect server` and process worker from `blastflow up`: a search started like the UI's Run button.
+
+The tests run in file order on one stack: a search completes, a deployment made from other code refuses to
+run (fix J), `up` again replaces the worker and duplicates nothing, `down` leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from blastflow import stack
+from blastflow.hits import HITS_FILE, read_hits
+from blastflow.model import JobStatus, Phase, StepStatus
+from blastflow.store import open_store
+from tests.e2e.local_stack import LocalStack, wait_for_final_state
+
+pytestmark = pytest.mark.e2e
+
+
+def _run_like_the_ui(local: LocalStack, deployment: str, parameters: dict[str, object]) -> object:
+    """POST /deployments/{id}/create_flow_run with the form's parameters: what the Run button sends."""
+    with local.client() as client:
+        target = client.read_deployment_by_name(deployment)
+        run = client.create_flow_run_from_deployment(target.id, parameters=parameters)
+    return wait_for_final_state(local, run.id)
+
+
+def _search(sample_fasta: dict[str, Path], title: str) -> dict[str, object]:
+    return {"query": str(sample_fasta["query_prot"]), "db": str(sample_fasta["db_prot"]), "program": "blastp",
+            "title": title}
+
+
+def test_up_brings_the_whole_stack(local_stack: LocalStack) -> None:
+    status = local_stack.status
+    assert status.healthy and status.server_pid and status.worker_pid
+    assert status.code_version == local_stack.code_version
+    assert status.deployments == ["blast-search", "reconcile", "sample-search-nightly"]
+    with local_stack.client() as client:
+        deployments = {d.name: d for d in client.read_deployments()}
+        assert set(deployments) == set(status.deployments)
+        assert {d.version for d in deployments.values()} == {local_stack.code_version}  # fix J: pinned
+        assert deployments["blast-search"].work_pool_name == stack.LOCAL_POOL
+        assert deployments["blast-search"].pull_steps == [
+            {"prefect.deployments.steps.set_working_directory": {"directory": str(stack.ROOT)}}
+        ]
+        # The UI's run form: typed, documented parameters from the flow signature.
+        schema = deployments["blast-search"].parameter_openapi_schema["properties"]
+        assert schema["program"]["enum"][:2] == ["blastn", "blastp"] and schema["query"]["description"]
+        reconcile_schedules = deployments["reconcile"].schedules
+        assert [s.schedule.interval.total_seconds() for s in reconcile_schedules] == [60]
+        assert all(s.active for s in reconcile_schedules)
+        nightly = deployments["sample-search-nightly"].schedules
+        assert [(s.schedule.cron, s.active) for s in nightly] == [("0 3 * * *", False)]
+        automations = client.read_automations_by_name(stack.ZOMBIE_AUTOMATION)
+        assert len(automations) == 1 and automations[0].enabled
+        assert automations[0].trigger.within.total_seconds() == stack.ZOMBIE_WITHIN_S
+
+
+def test_a_search_started_like_the_run_button_completes(local_stack: LocalStack, sample_fasta) -> None:
+    run = _run_like_the_ui(local_stack, "blast-search/blast-search", _search(sample_fasta, "e2e from the UI"))
+
+    assert run.state.is_completed(), f"{run.state.type}: {run.state.message}"
+    store = open_store(local_stack.store_url)
+    try:
+        job = store.get(str(run.id))  # no job_id given: the flow run id is the job id
+    finally:
+        store.close()
+    assert job is not None, "the worker wrote no job row to the stack's store"
+    assert (job.phase, job.status) == (Phase.COMPLETED, JobStatus.COMPLETED)
+    assert job.flow_run_id == str(run.id) and job.title == "e2e from the UI"
+    assert job.code_version == local_stack.code_version
+    assert {name: step.status for name, step in job.steps.items()} == dict.fromkeys(job.steps, StepStatus.COMPLETED)
+    hits = read_hits(Path(job.results_location) / HITS_FILE)
+    assert hits and all(hit.query for hit in hits)  # 12 fire ant proteins against 150 of their own: hits
+    assert Path(job.results_location).is_relative_to(local_stack.data_dir)  # the stack's data dir, not ~
+
+
+def test_the_flow_runs_send_heartbeats(local_stack: LocalStack, sample_fasta) -> None:
+    """The zombie automation has something to watch: worker-run flows emit prefect.flow-run.heartbeat."""
+    import time
+
+    with local_stack.client() as client:
+        runs = [r for r in client.read_flow_runs() if r.state is not None and r.state.is_completed()]
+        assert runs
+        deadline, beats = time.monotonic() + 60, []
+        while not beats and time.monotonic() < deadline:  # events reach the database in batches
+            body = {"filter": {"event": {"name": ["prefect.flow-run.heartbeat"]},
+                               "resource": {"id": [f"prefect.flow-run.{r.id}" for r in runs]}}, "limit": 50}
+            beats = client.request("POST", "/events/filter", json=body).json()["events"]
+            time.sleep(2)
+    assert beats, "no flow-run heartbeat reached the server"
+
+
+def test_a_deployment_made_from_other_code_refuses_to_run(local_stack: LocalStack, sample_fasta) -> None:
+    """Fix J: the worker's code is not what the deployment was made from, so the run fails at once, saying so."""
+    from prefect.client.schemas.actions import DeploymentUpdate
+
+    with local_stack.client() as client:
+        target = client.read_deployment_by_name("blast-search/blast-search")
+        client.update_deployment(target.id, DeploymentUpdate(version="0.0.9+stale"))
+    try:
+        run = _run_like_the_ui(local_stack, "blast-search/blast-search", _search(sample_fasta, "stale"))
+    finally:
+        with local_stack.client() as client:
+            client.update_deployment(target.id, DeploymentUpdate(version=local_stack.code_version))
+
+    assert run.state.is_failed()
+    expected = f"this worker runs code {local_stack.code_version} but the deployment 'blast-search' was made from " \
+               "0.0.9+stale: restart the worker with `blastflow up`"
+    assert expected in run.state.message
+    store = open_store(local_stack.store_url)
+    try:
+        job = store.get(str(run.id))
+    finally:
+        store.close()
+    assert job.phase is Phase.FAILED and job.error_code == "stale_code" and expected in job.error
+    assert all(step.status is not StepStatus.COMPLETED for step in job.steps.values())  # no work was done
+
+
+def test_up_again_replaces_the_worker_and_duplicates_nothing(local_stack: LocalStack) -> None:
+    before = local_stack.status
+    after = local_stack.up()
+
+    assert after.server_pid == before.server_pid  # the healthy server is kept
+    assert after.worker_pid != before.worker_pid and after.healthy
+    assert not _alive(before.worker_pid), "the earlier worker still runs beside the new one (fix J)"
+    with local_stack.client() as client:
+        assert sorted(d.name for d in client.read_deployments()) == sorted(before.deployments)
+        assert len(client.read_automations_by_name(stack.ZOMBIE_AUTOMATION)) == 1
+        assert len(client.read_deployment_by_name("reconcile/reconcile").schedules) == 1
+        assert [w.name for w in client.read_workers_for_work_pool(stack.LOCAL_POOL)] == [
+            stack.StackFiles.of(local_stack.data_dir).worker_name
+        ]
+
+
+def test_down_stops_everything_up_started(local_stack: LocalStack) -> None:
+    running = local_stack.status
+    stopped = local_stack.down()
+
+    assert {running.server_pid, running.worker_pid} <= set(stopped)
+    assert not [pid for pid in stopped if _alive(pid)]
+    now = stack.status(data_dir=local_stack.data_dir)
+    assert (now.server_pid, now.worker_pid, now.other_pids) == (None, None, [])  # no flow run left either
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", local_stack.port), timeout=1).close()
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
