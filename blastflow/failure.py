@@ -47,14 +47,21 @@ def failure_update(exc: BaseException, step: StepName | None = None, *, source: 
     return JobUpdate(phase=phase, error=text, error_code=code, steps=steps, source=source)
 
 
-def child_error_text(command: str, returncode: int, stderr_tail: Sequence[str], stdout_tail: Sequence[str]) -> str:
-    """Say why a child CLI failed: its exit code and its own most telling line.
+def child_error_text(
+    command: str,
+    returncode: int,
+    stderr_tail: Sequence[str],
+    stdout_tail: Sequence[str],
+    meaning: str | None = None,
+) -> str:
+    """Say why a child CLI failed: its exit code, what that code means, and its own most telling line.
 
     Example:
-        >>> child_error_text("elastic-blast submit", 8, ["WARNING: slow", "ERROR: quota exceeded"], ["done"])
-        'elastic-blast submit exited with code 8: ERROR: quota exceeded'
+        >>> child_error_text("elastic-blast submit", 7, ["WARNING: slow", "ERROR: quota exceeded"], ["done"],
+        ...                  meaning="dependency or quota error")
+        'elastic-blast submit exited with code 7 (dependency or quota error): ERROR: quota exceeded'
     """
-    head = f"{command} exited with code {returncode}"
+    head = f"{command} exited with code {returncode}" + (f" ({meaning})" if meaning else "")
     for tail in (stderr_tail, stdout_tail):
         for line in reversed(tail):
             if _ERROR_LINE.search(line):

@@ -33,7 +33,7 @@ from blastflow.elb_config import (
     validate_config,
 )
 from blastflow.elb_profile import ElbProfile
-from blastflow.elb_status import TRANSIENT_EXIT_CODES, describe_exit, error_lines, parse_status
+from blastflow.elb_status import ERROR_EXIT_CODES, TRANSIENT_EXIT_CODES, describe_exit, error_lines, parse_status
 from blastflow.errors import BackendError, ConfigError, InputError, TransientBackendError
 from blastflow.options import search_options
 from blastflow.pods import (
@@ -224,6 +224,9 @@ class ElasticBlastBackend:
         if _on_aws(run):
             return self.status(run).counts
         return count_pods(self._pods(run))
+
+    def exit_meaning(self, returncode: int) -> str | None:
+        return ERROR_EXIT_CODES.get(returncode)
 
     def pod_problems(self, run: PreparedRun) -> list[str]:
         """Why pods are stuck or failed, in the cluster's words (for a timeout's error text)."""

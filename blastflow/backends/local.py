@@ -226,6 +226,9 @@ class LocalBackend:
             )
         return RunStatus(state=RunState.RUNNING, counts=counts, message=_progress(counts))
 
+    def exit_meaning(self, returncode: int) -> str | None:
+        return {2: "the run config is missing or invalid"}.get(returncode)
+
     def pod_problems(self, run: PreparedRun) -> list[str]:
         """Local batches wait only for a free slot; a dead supervisor shows up in `status`."""
         return []

@@ -48,7 +48,8 @@ def submit(ctx: StepContext, run: PreparedRun) -> None:
         if result.timed_out:
             text = f"{command} did not finish within {SUBMIT_TIMEOUT_S:.0f} s and was stopped"
         else:
-            text = child_error_text(command, result.returncode, tails["stderr"], tails["stdout"])
+            meaning = ctx.backend.exit_meaning(result.returncode)
+            text = child_error_text(command, result.returncode, tails["stderr"], tails["stdout"], meaning)
         raise SubmitError(text, child_started=True)
     ctx.write(
         JobUpdate(

@@ -46,6 +46,9 @@ class ScriptedBackend:
     def status(self, run: PreparedRun) -> RunStatus:
         return self._next("status", self._statuses or [RunStatus(state=RunState.RUNNING)])
 
+    def exit_meaning(self, returncode: int) -> str | None:
+        return None
+
     def pod_problems(self, run: PreparedRun) -> list[str]:
         return self._problems
 
