@@ -44,8 +44,8 @@ class LocalStack:
 
         return SyncPrefectClient(self.api_url)
 
-    def up(self) -> StackStatus:
-        self.status = stack.up(port=self.port, data_dir=self.data_dir, env=self.env, echo=self.log.append,
+    def up(self, *, k8s: bool = False) -> StackStatus:
+        self.status = stack.up(port=self.port, k8s=k8s, data_dir=self.data_dir, env=self.env, echo=self.log.append,
                                timeout_s=STACK_TIMEOUT_S)
         return self.status
 

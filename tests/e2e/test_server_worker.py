@@ -122,14 +122,22 @@ def test_a_deployment_made_from_other_code_refuses_to_run(local_stack: LocalStac
 
 
 def test_up_again_replaces_the_worker_and_duplicates_nothing(local_stack: LocalStack) -> None:
+    """`blastflow up --k8s` on the running stack: same server, a new worker, one of everything, plus the k8s pool."""
     before = local_stack.status
-    after = local_stack.up()
+    after = local_stack.up(k8s=True)
 
     assert after.server_pid == before.server_pid  # the healthy server is kept
     assert after.worker_pid != before.worker_pid and after.healthy
     assert not _alive(before.worker_pid), "the earlier worker still runs beside the new one (fix J)"
+    assert after.deployments == ["blast-search", "blast-search-k8s", "reconcile", "sample-search-nightly"]
     with local_stack.client() as client:
-        assert sorted(d.name for d in client.read_deployments()) == sorted(before.deployments)
+        assert sorted(d.name for d in client.read_deployments()) == after.deployments
+        k8s = client.read_deployment_by_name("blast-search/blast-search-k8s")
+        assert k8s.work_pool_name == stack.K8S_POOL and k8s.version == local_stack.code_version
+        assert k8s.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": "/opt/blastflow"}}]
+        assert k8s.job_variables["service_account_name"] == "blastflow-flow"
+        pool = client.read_work_pool(stack.K8S_POOL)
+        assert pool.type == "kubernetes" and pool.base_job_template == stack.base_job_template("kubernetes")
         assert len(client.read_automations_by_name(stack.ZOMBIE_AUTOMATION)) == 1
         assert len(client.read_deployment_by_name("reconcile/reconcile").schedules) == 1
         assert [w.name for w in client.read_workers_for_work_pool(stack.LOCAL_POOL)] == [
