@@ -56,8 +56,14 @@ class StepContext:
             row_interval_s=self.settings.state_debounce_s,
         )
 
-    def pause(self, seconds: float) -> None:
-        """Sleep in slices of at most a second, so task timeouts and cancellation can act."""
+    def pause(self, seconds: float, on_tick: Callable[[], None] | None = None) -> None:
+        """Sleep in slices of at most a second, so task timeouts and cancellation can act.
+
+        `on_tick` runs after each slice: pass a step log's `tick`, so a line added just before a long
+        pause reaches the store on time instead of after it.
+        """
         end = self.clock() + seconds
         while (left := end - self.clock()) > 0:
             self.sleep(min(left, 1.0))
+            if on_tick is not None:
+                on_tick()
