@@ -54,6 +54,7 @@ class StepContext:
             logger=self.logger,
             flush_interval_s=self.settings.log_flush_interval_s,
             row_interval_s=self.settings.state_debounce_s,
+            clock=self.clock,
         )
 
     def pause(self, seconds: float, on_tick: Callable[[], None] | None = None) -> None:

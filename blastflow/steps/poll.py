@@ -56,7 +56,7 @@ def poll(
                     f"the BLAST run did not finish within {ctx.settings.run_timeout_s:.0f} s ({line}). "
                     "Raise BLASTFLOW_RUN_TIMEOUT_S for larger searches."
                 )
-            ctx.pause(ctx.settings.poll_interval_s)
+            ctx.pause(ctx.settings.poll_interval_s, on_tick=log.tick)  # buffered lines go out on time
     finally:
         log.close()
     if on_progress is not None:

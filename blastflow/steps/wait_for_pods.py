@@ -34,14 +34,14 @@ def wait_for_pods(ctx: StepContext, run: PreparedRun) -> PodCounts:
     start = ctx.clock()
     last: PodCounts | None = None
     next_status = start + STATUS_EVERY_S
-    with_log = ctx.log(StepName.WAIT_FOR_PODS)
+    log = ctx.log(StepName.WAIT_FOR_PODS)
     try:
         while True:
             counts = ctx.backend.pod_counts(run)
             if counts != last:
                 last = counts
                 text = f"pods: {counts.running} running, {counts.pending} pending, {counts.finished} finished"
-                with_log.add(text)
+                log.add(text)
                 ctx.write(
                     JobUpdate(steps={StepName.WAIT_FOR_PODS: StepUpdate(counters=counts.as_counters(), message=text)})
                 )
@@ -61,8 +61,8 @@ def wait_for_pods(ctx: StepContext, run: PreparedRun) -> PodCounts:
                     f"pending).{cause} Check cluster capacity, quota and images, or raise "
                     "BLASTFLOW_WAIT_FOR_PODS_TIMEOUT_S."
                 )
-            ctx.pause(ctx.settings.poll_interval_s)
+            ctx.pause(ctx.settings.poll_interval_s, on_tick=log.tick)  # buffered lines go out on time
     finally:
-        with_log.close()
+        log.close()
     ctx.write(JobUpdate(phase=Phase.RUNNING, steps={StepName.RUN: StepUpdate(counters=counts.as_counters())}))
     return counts

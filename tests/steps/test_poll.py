@@ -53,3 +53,18 @@ def test_a_state_nobody_can_tell_does_not_spin_forever(make_ctx, run) -> None:
     with pytest.raises(BackendError, match="10 times in a row: Cluster elasticblast-x was not found"):
         poll(make_ctx(backend, phase=Phase.RUNNING), run)
     assert backend.calls["status"] == 10
+
+
+def test_a_progress_line_is_stored_while_the_run_waits_not_at_the_next_change(make_ctx, run, sqlite_store) -> None:
+    statuses = [_status(RunState.RUNNING, running=1, pending=1), _status(RunState.RUNNING, running=2)]
+    statuses += [_status(RunState.RUNNING, running=2)] * 20 + [_status(RunState.SUCCESS, succeeded=2)]
+    seen_while_running: list[int] = []
+
+    class Watching(ScriptedBackend):
+        def status(self, run):
+            if self.calls.get("status", 0) == 12:  # mid-wait: both progress lines must be in the log table
+                seen_while_running.append(len(sqlite_store.read_logs(run.job_id, StepName.RUN).lines))
+            return super().status(run)
+
+    poll(make_ctx(Watching(statuses=statuses), phase=Phase.RUNNING), run)
+    assert seen_while_running == [2]
