@@ -168,12 +168,13 @@ def ui(port: Annotated[int, typer.Option(help="Port for the monitoring page")] =
 def up(
     port: Annotated[int, typer.Option(help="Port of the Prefect server (UI and API)")] = 4200,
     k8s: Annotated[bool, typer.Option("--k8s", help="Also create the Kubernetes pool and deploy to it")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Restart the worker even while it runs searches")] = False,
 ) -> None:
     """Start (or update) the local Prefect stack: server, work pool, deployments, worker, zombie detection."""
     from blastflow import stack
 
     try:
-        state = stack.up(port=port, k8s=k8s, echo=typer.echo)
+        state = stack.up(port=port, k8s=k8s, force=force, echo=typer.echo)
     except BlastflowError as exc:
         raise _fail(str(exc)) from exc
     except Exception as exc:
@@ -190,11 +191,16 @@ def up(
 
 
 @app.command()
-def down() -> None:
+def down(
+    force: Annotated[bool, typer.Option("--force", help="Stop it even while searches run (they end too)")] = False,
+) -> None:
     """Stop the local Prefect stack that `blastflow up` started (worker, leftover flow runs, server)."""
     from blastflow import stack
 
-    stack.down(echo=typer.echo)
+    try:
+        stack.down(force=force, echo=typer.echo)
+    except BlastflowError as exc:
+        raise _fail(str(exc)) from exc
 
 
 @app.command()

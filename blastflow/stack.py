@@ -255,6 +255,7 @@ def up(
     *,
     port: int = DEFAULT_PORT,
     k8s: bool = False,
+    force: bool = False,
     data_dir: Path | None = None,
     env: Mapping[str, str] | None = None,
     echo: Echo = print,
@@ -265,6 +266,7 @@ def up(
     Args:
         port: Port of the Prefect server (API at /api, UI at /).
         k8s: Also create the Kubernetes work pool and deploy `blast-search-k8s` to it.
+        force: Replace the worker even while it runs searches (they are stopped with it).
         data_dir: The blastflow data dir (default BLASTFLOW_DATA_DIR); the stack lives in `<data_dir>/stack`.
         env: Environment for the server, `prefect deploy` and the worker, over this process's (BLASTFLOW_STORE_URL…).
         echo: Where progress lines go.
@@ -274,7 +276,8 @@ def up(
         The status of the running stack.
 
     Raises:
-        ConfigError: The port is taken by something else, or this stack's server runs on another port.
+        ConfigError: The port is taken by something else, this stack's server runs on another port, or the
+            worker runs searches and `force` is off (nothing is deployed or restarted then).
         StackError: The server, the deployment or the worker failed; the message holds the log's tail.
     """
     data_dir = Path(data_dir or get_settings().data_dir).expanduser().resolve()
@@ -287,6 +290,8 @@ def up(
     pools = [LOCAL_POOL, K8S_POOL] if k8s else [LOCAL_POOL]
     _ensure_pools(api_url, pools, echo)
     _ensure_zombie_automation(api_url, echo)
+    if not force and _read_pid(files.worker_pid, files.worker_name) is not None:
+        _refuse_to_stop_searches(files, "restarting the worker", "blastflow up --force")
     version = _code_version(child_env)
     names = deployment_names(load_prefect_yaml(), pools)
     _deploy(names, version, child_env, echo, timeout_s)
@@ -296,9 +301,15 @@ def up(
     return status(data_dir=data_dir)
 
 
-def down(*, data_dir: Path | None = None, echo: Echo = print) -> list[int]:
-    """Stop the worker, any flow run still running for this stack, and the server. Returns the pids stopped."""
+def down(*, force: bool = False, data_dir: Path | None = None, echo: Echo = print) -> list[int]:
+    """Stop the worker, any flow run still running for this stack, and the server. Returns the pids stopped.
+
+    Raises:
+        ConfigError: Searches are running and `force` is off (nothing is stopped then).
+    """
     files = StackFiles.of(Path(data_dir or get_settings().data_dir))
+    if not force:
+        _refuse_to_stop_searches(files, "stopping the stack", "blastflow down --force")
     stopped: list[int] = []
     worker = _read_pid(files.worker_pid, files.worker_name)
     server = _read_pid(files.server_pid, "server start")
@@ -412,6 +423,17 @@ def _ensure_zombie_automation(api_url: str, echo: Echo) -> None:
         else:
             client.create_automation(core)
     echo(f"Zombie detection on: heartbeat every {HEARTBEAT_FREQUENCY_S} s, Crashed after {ZOMBIE_WITHIN_S} s silent")
+
+
+def _refuse_to_stop_searches(files: StackFiles, action: str, forced: str) -> None:
+    """A search in progress is never killed by surprise: the user waits for it, or says so."""
+    searches = _live_searches(files)
+    if searches:
+        runs = ", ".join(sorted(searches))
+        raise ConfigError(
+            f"{len(searches)} search(es) are running on this stack (flow runs {runs}): {action} now would stop "
+            f"them. Wait until they finish (`blastflow jobs`, `blastflow status`), or run `{forced}`"
+        )
 
 
 def _code_version(env: Mapping[str, str]) -> str:
@@ -552,19 +574,34 @@ def _stop(pid: int, grace_s: float = _STOP_GRACE_S) -> bool:
 
 def _stack_processes(files: StackFiles, exclude: Iterable[int | None] = ()) -> list[int]:
     """Live processes started from this stack (their environment holds its PREFECT_HOME); Linux only."""
-    needle = f"PREFECT_HOME={files.prefect_home}\0".encode()
+    return sorted(_stack_environments(files, exclude))
+
+
+def _live_searches(files: StackFiles) -> dict[str, list[int]]:
+    """Flow run id -> live processes of the blast-search runs of this stack (the flow and its BLAST supervisor)."""
+    searches: dict[str, list[int]] = {}
+    for pid, environ in _stack_environments(files).items():
+        variables = dict(item.split("=", 1) for item in environ.split("\0") if "=" in item)
+        if variables.get("PREFECT__FLOW_NAME") == "blast-search" and variables.get("PREFECT__FLOW_RUN_ID"):
+            searches.setdefault(variables["PREFECT__FLOW_RUN_ID"], []).append(pid)
+    return searches
+
+
+def _stack_environments(files: StackFiles, exclude: Iterable[int | None] = ()) -> dict[int, str]:
+    needle = f"PREFECT_HOME={files.prefect_home}\0"
     skip = {os.getpid(), *(pid for pid in exclude if pid)}
-    found = []
+    found = {}
     for entry in Path("/proc").glob("[0-9]*"):
         pid = int(entry.name)
         if pid in skip:
             continue
         try:
-            if needle in (entry / "environ").read_bytes() and _alive(pid):
-                found.append(pid)
+            environ = (entry / "environ").read_bytes().decode(errors="replace")
         except OSError:
             continue
-    return sorted(found)
+        if needle in environ and _alive(pid):
+            found[pid] = environ
+    return found
 
 
 # ------------------------------------------------------------------------------------------------------

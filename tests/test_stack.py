@@ -102,6 +102,22 @@ def test_the_stack_processes_are_found_by_their_prefect_home(files: StackFiles) 
         stack._stop(pid, grace_s=2)
 
 
+def test_down_refuses_to_kill_a_running_search_unless_forced(files: StackFiles) -> None:
+    env = stack._child_env(files, files.root.parent, {"PATH": "/usr/bin:/bin"})
+    env |= {"PREFECT__FLOW_NAME": "blast-search", "PREFECT__FLOW_RUN_ID": "run-1"}  # what the worker gives a run
+    pid = stack._spawn([sys.executable, "-c", "import time; time.sleep(120)"], env, files.root / "run.log")
+    try:
+        with pytest.raises(ConfigError, match=r"1 search\(es\) are running on this stack \(flow runs run-1\): "
+                                              r"stopping the stack now would stop them.*`blastflow down --force`"):
+            stack.down(data_dir=files.root.parent, echo=lambda _: None)
+        assert stack._alive(pid)
+
+        assert stack.down(force=True, data_dir=files.root.parent, echo=lambda _: None) == [pid]
+        assert not stack._alive(pid)
+    finally:
+        stack._stop(pid, grace_s=2)
+
+
 def test_the_status_lines_say_where_to_look() -> None:
     status = StackStatus(api_url="http://127.0.0.1:4200/api", server_pid=10, worker_pid=11, healthy=True,
                          code_version="0.1.0+abc", deployments=["blast-search", "reconcile"])

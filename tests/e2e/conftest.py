@@ -34,4 +34,4 @@ def local_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         local.up()
         yield local
     finally:
-        local.down()
+        local.down(force=True)  # whatever a failed test left running

@@ -49,8 +49,8 @@ class LocalStack:
                                timeout_s=STACK_TIMEOUT_S)
         return self.status
 
-    def down(self) -> list[int]:
-        return stack.down(data_dir=self.data_dir, echo=self.log.append)
+    def down(self, *, force: bool = False) -> list[int]:
+        return stack.down(force=force, data_dir=self.data_dir, echo=self.log.append)
 
 
 def wait_for_final_state(local: LocalStack, flow_run_id: Any, timeout_s: float = 180.0) -> Any:

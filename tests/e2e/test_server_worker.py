@@ -1,18 +1,21 @@
 """A real `prefect server` and process worker from `blastflow up`: a search started like the UI's Run button.
 
 The tests run in file order on one stack: a search completes, a deployment made from other code refuses to
-run (fix J), `up` again replaces the worker and duplicates nothing, `down` leaves no process behind.
+run (fix J), `up` leaves a running search alone, `up` again replaces the worker and duplicates nothing,
+`down` leaves no process behind.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 
 import pytest
 
 from blastflow import stack
+from blastflow.errors import ConfigError
 from blastflow.hits import HITS_FILE, read_hits
 from blastflow.model import JobStatus, Phase, StepStatus
 from blastflow.store import open_store
@@ -81,8 +84,6 @@ def test_a_search_started_like_the_run_button_completes(local_stack: LocalStack,
 
 def test_the_flow_runs_send_heartbeats(local_stack: LocalStack, sample_fasta) -> None:
     """The zombie automation has something to watch: worker-run flows emit prefect.flow-run.heartbeat."""
-    import time
-
     with local_stack.client() as client:
         runs = [r for r in client.read_flow_runs() if r.state is not None and r.state.is_completed()]
         assert runs
@@ -119,6 +120,28 @@ def test_a_deployment_made_from_other_code_refuses_to_run(local_stack: LocalStac
         store.close()
     assert job.phase is Phase.FAILED and job.error_code == "stale_code" and expected in job.error
     assert all(step.status is not StepStatus.COMPLETED for step in job.steps.values())  # no work was done
+
+
+def test_up_while_a_search_runs_leaves_it_running(local_stack: LocalStack, sample_fasta) -> None:
+    """Restarting the worker would kill its searches: `up` refuses (unless --force), and the search completes."""
+    files = stack.StackFiles.of(local_stack.data_dir)
+    with local_stack.client() as client:
+        target = client.read_deployment_by_name("blast-search/blast-search")
+        run = client.create_flow_run_from_deployment(target.id, parameters=_search(sample_fasta, "during up"))
+    deadline = time.monotonic() + 120
+    while str(run.id) not in stack._live_searches(files):
+        assert time.monotonic() < deadline, "the search never started"
+        time.sleep(0.2)
+
+    with pytest.raises(ConfigError, match=r"1 search\(es\) are running on this stack .*`blastflow up --force`"):
+        local_stack.up()
+
+    assert stack.status(data_dir=local_stack.data_dir).worker_pid == local_stack.status.worker_pid
+    assert wait_for_final_state(local_stack, run.id).state.is_completed()
+    deadline = time.monotonic() + 60
+    while stack._live_searches(files):  # the flow process and its BLAST supervisor exit after the final state
+        assert time.monotonic() < deadline, f"processes of a finished search linger: {stack._live_searches(files)}"
+        time.sleep(0.2)
 
 
 def test_up_again_replaces_the_worker_and_duplicates_nothing(local_stack: LocalStack) -> None:
