@@ -44,7 +44,7 @@ def make_ctx(sqlite_store, clock, tmp_path):
             job_id=JOB_ID,
             store=sqlite_store,
             backend=backend,
-            settings=Settings(data_dir=tmp_path, poll_interval_s=2.0, **settings),
+            settings=Settings(**{"data_dir": tmp_path, "poll_interval_s": 2.0, **settings}),
             sleep=clock.sleep,
             clock=clock,
         )

@@ -66,5 +66,6 @@ def test_a_progress_line_is_stored_while_the_run_waits_not_at_the_next_change(ma
                 seen_while_running.append(len(sqlite_store.read_logs(run.job_id, StepName.RUN).lines))
             return super().status(run)
 
-    poll(make_ctx(Watching(statuses=statuses), phase=Phase.RUNNING), run)
+    # Lines 0.2 s apart: the second falls inside the 1 s flush interval and is buffered.
+    poll(make_ctx(Watching(statuses=statuses), phase=Phase.RUNNING, poll_interval_s=0.2), run)
     assert seen_while_running == [2]
