@@ -39,6 +39,7 @@ def render_header(job: JobRecord, prefect_ui_url: str | None) -> None:
             f"Job {job.job_id}",
             f"{header.program} against {header.database}" if header.program and header.database else header.program,
             header.queries,
+            f"code {job.code_version}" if job.code_version else "",
         )
         if part
     )

@@ -235,3 +235,10 @@ def test_refresh_follows_the_job_and_stops_five_minutes_after_the_end(
     for name, job_id in (("live", live), ("just done", just_done), ("long done", long_done)):
         intervals[name] = page(job_id).session_state[f"refresh:{job_id}"]
     assert intervals == {"live": 2.0, "just done": 10.0, "long done": None}
+
+
+def test_header_shows_the_code_version_that_ran_the_job(seeded: Any, page: Callable[..., AppTest]) -> None:
+    job_id = seeded.running()
+    seeded.store.update(job_id, JobUpdate(code_version="0.1.0+abc123def456"))
+    at = page(job_id)
+    assert any("code 0.1.0+abc123def456" in text for text in _texts(at))
