@@ -170,7 +170,8 @@ def make_database(fasta: FastaDatabase, prefix: Path) -> bool:
     `-parse_seqids` is used when the ids allow it: each must stay a plain local
     id (`lcl|<id>`), so hits report the ids of the FASTA file. An id that
     BLAST reads as an accession (e.g. `NP_000001.1` would become
-    `ref|NP_000001.1|`) makes the database be built again without it.
+    `ref|NP_000001.1|`), or one it refuses as a Seq-id (valid FASTA ids with
+    `>`, `"` or `[`), makes the database be built again without it.
 
     Args:
         fasta: the validated FASTA file.
@@ -186,9 +187,12 @@ def make_database(fasta: FastaDatabase, prefix: Path) -> bool:
     _reject_whitespace(str(prefix), "the job directory")
     prefix.parent.mkdir(parents=True, exist_ok=True)
     if fasta.ids_fit_parse_seqids:
-        _makeblastdb(fasta, prefix, parse_seqids=True)
-        if _all_local_ids(prefix, fasta.molecule):
-            return True
+        try:
+            _makeblastdb(fasta, prefix, parse_seqids=True)
+            if _all_local_ids(prefix, fasta.molecule):
+                return True
+        except InputError:
+            pass  # "Malformatted ID": without -parse_seqids the id is kept as text; a real problem fails below
         for stale in prefix.parent.glob(f"{prefix.name}.*"):
             stale.unlink()
     _makeblastdb(fasta, prefix, parse_seqids=False)

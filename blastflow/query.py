@@ -2,8 +2,9 @@
 
 Every problem is an `InputError` that names the record and its line and says how
 to fix it: not FASTA, binary or compressed, empty, a record without id or
-sequence, duplicate ids, characters that are not residues, a mix of nucleotide
-and protein sequences. Ids are data: whatever characters they hold, they only
+sequence, an id BLAST cannot keep (non-ASCII: it would come back garbled),
+duplicate ids, characters that are not residues, a mix of nucleotide and protein
+sequences. Ids are data: whatever characters they hold, they only
 ever travel in argument lists and files, never through a shell.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import io
 import re
+import unicodedata
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -138,7 +140,11 @@ def _checked_lines(path: Path, role: str) -> Iterator[str]:
         if head[:2] == b"\x1f\x8b":
             raise InputError(f"{role} file {str(path)!r} is gzip-compressed: decompress it first (gunzip)", code=code)
         if b"\x00" in head:
-            raise InputError(f"{role} file {str(path)!r} is a binary file, not FASTA text", code=code)
+            raise InputError(
+                f"{role} file {str(path)!r} is a binary file, not FASTA text: give the FASTA file itself (plain text "
+                "starting with '>'), not a BLAST database file, an archive or a document",
+                code=code,
+            )
         raw.seek(0)
         text = io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline=None)
         number = 0
@@ -172,7 +178,9 @@ class _Lines:
         self.number += 1
         if "\x00" in line:
             raise InputError(
-                f"{self._source} is binary, not FASTA text (NUL byte on line {self.number})", code=self._code
+                f"{self._source} is binary, not FASTA text (NUL byte on line {self.number}): give the FASTA file "
+                "itself (plain text starting with '>'), not a BLAST database file, an archive or a document",
+                code=self._code,
             )
         if line.startswith(">"):
             self.headers.append(self.number)
@@ -238,6 +246,16 @@ def _record(title: str, sequence: str, line: int, source: str, code: str) -> Fas
         raise InputError(f"{where}: the header contains a control character: remove it", code=code)
     record_id = title.split(None, 1)[0]
     where = f"{source}: record {record_id!r} (line {line})"
+    odd = next((char for char in record_id if not (char.isascii() and char.isprintable())), None)
+    if odd is not None:
+        # BLAST writes ids as ASCII: it would report this one garbled ('#' for each byte), so its hits
+        # could not be matched back, and a look-alike ('а' for 'a') could pass for another id.
+        raise InputError(
+            f"{where}: the id has {odd!r} ({unicodedata.name(odd, 'unnamed')}, U+{ord(odd):04X}) at position "
+            f"{record_id.index(odd) + 1}, which BLAST cannot keep in an id: rename the record using ASCII letters, "
+            "digits and punctuation only (the description after the id may stay as it is)",
+            code=code,
+        )
     if not sequence:
         raise InputError(
             f"{where} has no sequence: put its residues on the lines after the header, or remove it", code=code

@@ -9,6 +9,7 @@ from typing import Literal
 
 from prefect import flow
 from prefect.runtime import deployment, flow_run
+from pydantic import ValidationError
 
 from blastflow.backends.base import Program, SearchSpec
 from blastflow.errors import ConfigError, InputError
@@ -41,6 +42,18 @@ def _check_pinned_code() -> None:
             f"with BLASTFLOW_CODE_VERSION={running} or rebuild the image",
             code="stale_code",
         )
+
+
+def _search_spec(**fields: object) -> SearchSpec:
+    """The search the parameters ask for; a parameter out of range is an `InputError` naming it and its bounds."""
+    try:
+        return SearchSpec(**fields)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']} (got {error['input']!r})"
+            for error in exc.errors()
+        )
+        raise InputError(f"invalid search parameters: {problems}", code="invalid_parameters") from None
 
 
 @flow(
@@ -99,17 +112,17 @@ def blast_search(
             source="flow",
         ),
     )
-    spec = SearchSpec(
-        program=program,
-        query=query,
-        db=db,
-        options=options,
-        evalue=evalue,
-        max_target_seqs=max_target_seqs,
-        batch_len=batch_len,
-        title=title,
-    )
     try:
+        spec = _search_spec(
+            program=program,
+            query=query,
+            db=db,
+            options=options,
+            evalue=evalue,
+            max_target_seqs=max_target_seqs,
+            batch_len=batch_len,
+            title=title,
+        )
         _check_pinned_code()
         run = prepare(job_id, backend, spec)
         submit(run)
