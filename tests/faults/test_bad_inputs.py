@@ -42,6 +42,8 @@ PEPTIDE = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQFEV
 TEN_MB = 10 * 1024 * 1024
 MAX_MESSAGE = 700
 
+pytestmark = pytest.mark.timeout(180)
+
 
 @dataclass(frozen=True)
 class Bad:
@@ -54,9 +56,10 @@ class Bad:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _files(root: Path, sample: dict[str, Path]) -> dict[str, str]:
-    """Bad files on disk, by name (entries refer to them as "{name}")."""
-    root.mkdir(parents=True, exist_ok=True)
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory, sample_fasta: dict[str, Path]) -> dict[str, str]:
+    """Bad files on disk, by name (entries refer to them as "{name}"); made once, only read by the tests."""
+    root = tmp_path_factory.mktemp("bad-inputs")
     made = {
         "binary": b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 4,
         "gzip": gzip.compress(f">q1\n{PEPTIDE}\n".encode()),
@@ -76,7 +79,7 @@ def _files(root: Path, sample: dict[str, Path]) -> dict[str, str]:
     (root / "a_directory").mkdir(exist_ok=True)
     return {**{k: str(v) for k, v in paths.items()}, "directory": str(root / "a_directory"),
             "cdna": str(Path(__file__).resolve().parents[2] / "data" / "sinvicta" / "Sinvicta2-2-3.cdna.subset.fasta"),
-            "query_prot": str(sample["query_prot"]), "db_prot": str(sample["db_prot"])}  # fmt: skip
+            "query_prot": str(sample_fasta["query_prot"]), "db_prot": str(sample_fasta["db_prot"])}  # fmt: skip
 
 
 # -- the corpus: the local backend's prepare ---------------------------------------------------------------------
@@ -190,9 +193,8 @@ def no_new_processes():
 
 
 @pytest.mark.parametrize("case", LOCAL)
-def test_local_prepare_rejects(case, sample_fasta, tmp_path, spawn_record, no_new_processes) -> None:
+def test_local_prepare_rejects(case, files, tmp_path, spawn_record, no_new_processes) -> None:
     bad = LOCAL[case]
-    files = _files(tmp_path / "inputs", sample_fasta)
     jobs = tmp_path / "data" / "jobs"
     backend = LocalBackend(Settings(data_dir=tmp_path / "data"))
 
@@ -225,12 +227,11 @@ ELASTIC: dict[str, Bad] = {
 @pytest.mark.azurite
 @pytest.mark.parametrize("case", ELASTIC)
 def test_elastic_blast_prepare_rejects(
-    case, elb_world, sample_fasta, tmp_path, monkeypatch, spawn_record, no_new_processes
+    case, elb_world, files, tmp_path, monkeypatch, spawn_record, no_new_processes
 ) -> None:
     bad = ELASTIC[case]
     for name, value in bad.extra.items():
         monkeypatch.delenv(name) if value is None else monkeypatch.setenv(name, value)
-    files = _files(tmp_path / "inputs", sample_fasta)
     workdir = tmp_path / "job"
 
     with pytest.raises(BlastflowError) as caught:
@@ -268,11 +269,10 @@ FLOW: dict[str, tuple[Bad, StepStatus]] = {
 
 
 @pytest.mark.parametrize("case", FLOW)
-def test_flow_rejects_with_a_clean_failed_row(case, pipeline, sample_fasta, tmp_path, spawn_record, no_new_processes):
+def test_flow_rejects_with_a_clean_failed_row(case, pipeline, files, spawn_record, no_new_processes) -> None:
     from flows.blast_search import blast_search
 
     bad, prepare_status = FLOW[case]
-    files = _files(tmp_path / "inputs", sample_fasta)
     params = {"query": files["query_prot"], "db": files["db_prot"], "program": "blastp", "batch_len": 2000}
     params |= {k: v.format(**files) if isinstance(v, str) and v.startswith("{") else v for k, v in bad.change.items()}
     job_id = new_job_id()
@@ -350,7 +350,7 @@ def test_open_store_rejects(case, azurite, no_new_processes) -> None:
 
 @pytest.mark.azurite
 def test_flow_with_a_bad_store_url_fails_before_writing_anything(
-    pipeline, sample_fasta, monkeypatch, spawn_record, tmp_path
+    pipeline, sample_fasta, monkeypatch, spawn_record
 ) -> None:
     from flows.blast_search import blast_search
     from tasks.context import store
