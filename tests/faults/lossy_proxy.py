@@ -78,4 +78,6 @@ class LossyProxy:
                 client.sendall(data)
         for sock in (client, server):
             with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the other pump and tells the client at once
+            with contextlib.suppress(OSError):
                 sock.close()
