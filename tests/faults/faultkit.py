@@ -24,6 +24,7 @@ __all__ = [
     "APP",
     "FAULTS",
     "REPO",
+    "command_line",
     "descendants",
     "elb_wrapper",
     "kill_group",

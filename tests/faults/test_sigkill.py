@@ -17,7 +17,16 @@ import socket
 from pathlib import Path
 
 import pytest
-from faultkit import descendants, kill_group, live_pids, log_texts, render_job_page, start_flow, wait_for
+from faultkit import (
+    command_line,
+    descendants,
+    kill_group,
+    live_pids,
+    log_texts,
+    render_job_page,
+    start_flow,
+    wait_for,
+)
 
 from blastflow.backends import get_backend
 from blastflow.backends.base import PreparedRun
@@ -157,6 +166,4 @@ def _elb_search() -> dict[str, object]:
 
 
 def _is_elastic_blast_submit(pid: int) -> bool:
-    from faultkit import command_line
-
     return "fake_elastic_blast" in command_line(pid) or " submit --cfg " in command_line(pid)
