@@ -2,10 +2,11 @@
 
 SIGKILL leaves no trace: no hook runs, the Prefect run stays Running. Only reconcile
 can tell, from the row's pid/host (the process is gone). Each test kills the flow at a
-moment it provably is in: the local backend for `submitted` and `running` (its
-batches take seconds), the elastic-blast backend over its doubles for `submitting`
-(the fake CLI holds submit open until a handshake file appears, which never does)
-and for `finalizing` (the fake cluster returns empty pod logs, so finalize waits
+moment it provably is in: the local backend for `running` (the flow polls 228
+batches run one at a time), the elastic-blast backend over its doubles for
+`submitting` (the fake CLI holds submit open until a handshake file appears, which
+never does), `submitted` (the fake cluster keeps the pods Pending, so wait-for-pods
+polls) and `finalizing` (the fake cluster returns empty pod logs, so finalize waits
 in its pod-log retry delay, and says so in its log during the wait).
 """
 
@@ -94,24 +95,40 @@ def _stop_local_supervisor(job_id: str) -> None:
         get_backend("local").cancel(PreparedRun.load(run_dir))
 
 
-@pytest.mark.parametrize("kill_in", [Phase.SUBMITTED, Phase.RUNNING])
-def test_sigkill_on_the_local_backend(pipeline, sample_fasta, prefect_api, kill_in, tmp_path: Path) -> None:
-    """`submitted`: batches handed to the supervisor, none running yet; `running`: the flow polls them."""
-    job_id = JOBS[kill_in]
+def test_sigkill_during_poll(pipeline, sample_fasta, prefect_api, tmp_path: Path) -> None:
+    """`running` on the local backend: 228 batches one at a time, and the flow polls them."""
+    job_id = JOBS[Phase.RUNNING]
     env = {**os.environ, "PREFECT_API_URL": prefect_api, "BLASTFLOW_MAX_PARALLEL_BATCHES": "1"}
     proc = start_flow(job_id, env, tmp_path / "flow.log", query=str(sample_fasta["many_prot"]),
                       db=str(sample_fasta["db_prot"]), program="blastp", batch_len=400)  # fmt: skip
     try:
-        wait_for(lambda: (job := pipeline.get(job_id)) is not None and job.phase is kill_in, f"phase {kill_in}",
+        wait_for(lambda: (job := pipeline.get(job_id)) is not None and job.phase is Phase.RUNNING, "phase running",
                  proc=proc)  # fmt: skip
-        if kill_in is Phase.RUNNING:
-            wait_for(lambda: log_texts(pipeline, job_id, StepName.RUN), "the poll step's first line", proc=proc)
-        _kill_reconcile_and_check(pipeline, job_id, proc, kill_in, os.environ["BLASTFLOW_STORE_URL"])
+        wait_for(lambda: log_texts(pipeline, job_id, StepName.RUN), "the poll step's first line", proc=proc)
+        _kill_reconcile_and_check(pipeline, job_id, proc, Phase.RUNNING, os.environ["BLASTFLOW_STORE_URL"])
     finally:
         if proc.poll() is None:
             proc.kill()
         kill_group(proc.pid)
         _stop_local_supervisor(job_id)
+
+
+def test_sigkill_while_waiting_for_pods(pipeline, elb_world, prefect_api, tmp_path: Path) -> None:
+    """`submitted`: submit is done and the cluster keeps every pod Pending, so wait-for-pods keeps polling."""
+    job_id = JOBS[Phase.SUBMITTED]
+    elb_world.cluster.configure(pending_ticks=10**9)
+    env = {**os.environ, "PREFECT_API_URL": prefect_api}
+    proc = start_flow(job_id, env, tmp_path / "flow.log", **_elb_search())
+    try:
+        pending = "pods: 0 running, 2 pending, 0 finished"
+        wait_for(lambda: pending in log_texts(pipeline, job_id, StepName.WAIT_FOR_PODS), "pods seen pending",
+                 proc=proc)  # fmt: skip
+        _kill_reconcile_and_check(pipeline, job_id, proc, Phase.SUBMITTED, os.environ["BLASTFLOW_STORE_URL"])
+        assert pipeline.get(job_id).steps[StepName.SUBMIT].status is StepStatus.COMPLETED
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        kill_group(proc.pid)
 
 
 def test_sigkill_during_submit(pipeline, elb_world, prefect_api, tmp_path: Path) -> None:
