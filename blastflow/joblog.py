@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 
 from blastflow.errors import StoreUnavailable
@@ -27,7 +28,7 @@ class StepLog:
     Example:
         >>> class Store:  # a store double that records writes
         ...     def __init__(self): self.lines, self.updates = [], []
-        ...     def append_logs(self, job_id, step, lines): self.lines += lines; return len(self.lines)
+        ...     def append_logs(self, job_id, step, lines, batch_id=None): self.lines += lines; return len(self.lines)
         ...     def update(self, job_id, update): self.updates.append(update)
         >>> store = Store()
         >>> log = StepLog(store, "job", StepName.SUBMIT)
@@ -57,6 +58,10 @@ class StepLog:
         self._table: list[str] = []  # lines not yet in the log table
         self._row: list[str] = []  # lines not yet counted on the row (tail kept bounded)
         self._row_unseen = 0  # lines dropped from `_row` to keep it bounded, still to be counted
+        # A write that failed may still have landed (its answer lost): it is retried as it was,
+        # with the same idempotency key, and lines that came since wait for the next write.
+        self._table_inflight: tuple[str, list[str]] | None = None
+        self._row_inflight: JobUpdate | None = None
         self._next_table = 0.0
         self._next_row = 0.0
         self._table_backoff = 0.0
@@ -77,10 +82,18 @@ class StepLog:
     def tick(self) -> None:
         """Write whatever is due."""
         now = self._clock()
-        if self._table and now >= self._next_table:
+        if self._table_pending and now >= self._next_table:
             self._flush_table(now)
-        if (self._row or self._row_unseen) and now >= self._next_row:
+        if self._row_pending and now >= self._next_row:
             self._flush_row(now)
+
+    @property
+    def _table_pending(self) -> bool:
+        return bool(self._table or self._table_inflight)
+
+    @property
+    def _row_pending(self) -> bool:
+        return bool(self._row or self._row_unseen or self._row_inflight)
 
     def close(self, timeout_s: float = 120.0) -> None:
         """Write everything now (a step transition); keep retrying while the store is down.
@@ -91,43 +104,51 @@ class StepLog:
         deadline = self._clock() + timeout_s
         delay = 0.5
         while True:
-            now = self._clock()
-            if self._table:
-                self._flush_table(now)
-            if self._row or self._row_unseen:
-                self._flush_row(now)
-            if not self._table and not self._row and not self._row_unseen:
+            for _ in range(2):  # the write in flight, then the lines that came after it
+                now = self._clock()
+                if self._table_pending:
+                    self._flush_table(now)
+                if self._row_pending:
+                    self._flush_row(now)
+            if not self._table_pending and not self._row_pending:
                 return
             if self._clock() >= deadline:
+                unsaved = len(self._table) + (len(self._table_inflight[1]) if self._table_inflight else 0)
                 raise StoreUnavailable(
-                    f"{len(self._table)} log lines of step {self.step.value} could not be stored within "
+                    f"{unsaved} log lines of step {self.step.value} could not be stored within "
                     f"{timeout_s:.0f} s: the state store is unreachable"
                 )
             time.sleep(delay)
             delay = min(delay * 2, _MAX_BACKOFF_S)
 
     def _flush_table(self, now: float) -> None:
-        batch = self._table
+        if self._table_inflight is None:
+            self._table_inflight = (uuid.uuid4().hex, self._table)
+            self._table = []
+        batch_id, batch = self._table_inflight
         try:
-            self.store.append_logs(self.job_id, self.step, batch)
+            self.store.append_logs(self.job_id, self.step, batch, batch_id=batch_id)
         except StoreUnavailable:
             self._table_backoff = min(max(self._table_backoff * 2, 1.0), _MAX_BACKOFF_S)
             self._next_table = now + self._table_backoff
             return
-        self._table = self._table[len(batch) :]
+        self._table_inflight = None
         self.lines_written += len(batch)
         self._table_backoff = 0.0
         self._next_table = now + self.flush_interval_s
 
     def _flush_row(self, now: float) -> None:
-        tail, unseen = self._row, self._row_unseen
-        update = JobUpdate(steps={self.step: StepUpdate(lines=tail, log_lines_added=unseen)})
+        if self._row_inflight is None:
+            self._row_inflight = JobUpdate(
+                steps={self.step: StepUpdate(lines=self._row, log_lines_added=self._row_unseen)}
+            )
+            self._row, self._row_unseen = [], 0
         try:
-            self.store.update(self.job_id, update)
+            self.store.update(self.job_id, self._row_inflight)
         except StoreUnavailable:
             self._row_backoff = min(max(self._row_backoff * 2, 1.0), _MAX_BACKOFF_S)
             self._next_row = now + self._row_backoff
             return
-        self._row, self._row_unseen = [], 0
+        self._row_inflight = None
         self._row_backoff = 0.0
         self._next_row = now + self.row_interval_s

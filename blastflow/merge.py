@@ -41,6 +41,7 @@ Invariant (property-tested): a job in a terminal phase has no ``running`` step.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -77,6 +78,7 @@ ERROR_MAX_CHARS = 4_000
 ERROR_CODE_MAX_CHARS = 200
 MESSAGE_MAX_CHARS = 500
 ORPHAN_SOURCE = "orphan_inferred"
+APPLIED_MEMORY = 32  # update ids a record remembers: far more than writes in flight at once
 
 _FINISHED = frozenset({StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED})
 _LIVE_ORDER: dict[Phase, int] = {
@@ -125,6 +127,8 @@ class JobUpdate(BaseModel):
     pod_logs: str | None = None
     steps: dict[StepName, StepUpdate] = Field(default_factory=dict)
     source: str | None = None  # default source for step status changes
+    # Idempotency key: a retried write (its answer lost, the write applied) is merged once.
+    update_id: str = Field(default_factory=lambda: uuid.uuid4().hex, pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
 
 _PLAIN_FIELDS = (
@@ -183,6 +187,8 @@ def merge(current: JobRecord | None, update: JobUpdate, now: datetime) -> JobRec
         current = JobRecord(job_id=update.job_id, created_at=now, updated_at=now)
     elif update.job_id is not None and update.job_id != current.job_id:
         raise ValueError(f"update for job {update.job_id!r} cannot be merged into job {current.job_id!r}")
+    if update.update_id in current.applied_updates:
+        return current  # this very update was applied already: a retry whose first answer was lost
     job = _copy(current)
     was_terminal = job.is_terminal
     source = _text(update.source)
@@ -230,6 +236,7 @@ def merge(current: JobRecord | None, update: JobUpdate, now: datetime) -> JobRec
     job.status = status_for_phase(job.phase)
 
     _sweep(job, started, step_errors, source, now)
+    job.applied_updates = [*current.applied_updates, update.update_id][-APPLIED_MEMORY:]
     job.version = current.version + 1
     job.updated_at = now
     return job

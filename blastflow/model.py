@@ -178,6 +178,7 @@ class JobRecord(BaseModel):
     schema_version: int = SCHEMA_VERSION
     job_id: str
     version: int = 0  # merges applied; a conditional write increments it exactly once
+    applied_updates: list[str] = Field(default_factory=list)  # ids of the latest updates merged (idempotency)
     title: str = ""
     program: str = ""
     database: str = ""

@@ -407,7 +407,8 @@ def _str_fields(model: type) -> list[str]:
 
 
 def test_every_text_field_is_sanitised_on_the_way_in() -> None:
-    job_fields = [name for name in _str_fields(JobUpdate) if name != "job_id"]
+    # ids are not text: job_id is checked on creation, update_id by its pattern (see the test below)
+    job_fields = [name for name in _str_fields(JobUpdate) if name not in ("job_id", "update_id")]
     step_fields = _str_fields(StepUpdate)
     assert {"title", "error", "error_code", "results_location", "source"} <= set(job_fields)
     assert {"last_output", "error", "message", "source"} <= set(step_fields)
@@ -556,3 +557,19 @@ def test_any_history_then_a_failure_leaves_no_spinner(draws: list[tuple], failur
         for name in running_steps(job):
             assert failed.steps[name].status is StepStatus.FAILED
             assert failed.steps[name].source == ORPHAN_SOURCE and failed.steps[name].completed_at == at(100)
+
+
+def test_a_retried_update_is_merged_once() -> None:
+    job = merge(None, JobUpdate(job_id="j", phase=Phase.SUBMITTING), T0)
+    update = JobUpdate(steps={StepName.SUBMIT: StepUpdate(lines=["Submitting jobs to cluster"])})
+    once = merge(job, update, at(1))
+    again = merge(once, update, at(2))  # its first answer was lost; the writer sends it again
+    assert again == once and again.version == 2
+    assert again.steps[StepName.SUBMIT].log_line_count == 1
+    other = merge(again, JobUpdate(steps={StepName.SUBMIT: StepUpdate(lines=["done"])}), at(3))
+    assert other.steps[StepName.SUBMIT].log_line_count == 2
+
+
+def test_update_ids_are_plain_keys() -> None:
+    with pytest.raises(ValueError):
+        JobUpdate(update_id="\x1b[31mAccountKey=abc")

@@ -44,6 +44,7 @@ from blastflow.store.entities import (
     JOB_ROW_KEY,
     LINES_PER_CHUNK,
     chunk_lines,
+    counter_batches,
     counter_entity,
     counter_row_key,
     job_entity,
@@ -218,7 +219,7 @@ class AzureTableStore:
 
     # -- logs ------------------------------------------------------------------------------------------------
 
-    def append_logs(self, job_id: str, step: StepName, lines: Sequence[str]) -> int:
+    def append_logs(self, job_id: str, step: StepName, lines: Sequence[str], *, batch_id: str | None = None) -> int:
         """Append sanitised lines to the job's log for `step`; return the last sequence number.
 
         Lines go in entity-group transactions of at most 100 entities and about 3.5 MiB; each
@@ -235,8 +236,10 @@ class AzureTableStore:
         for chunk in chunks:  # the keys and sizes are known before the first write
             check_entity(log_chunk_entity(job_id, step, 1, chunk), f"a log chunk of job {job_id}")
         last = 0
-        for group in self._transactions(job_id, step, chunks):
-            last = self._append_group(job_id, step, group)
+        for index, group in enumerate(self._transactions(job_id, step, chunks)):
+            # Each transaction carries its mark on the counter it updates, atomically with its lines.
+            mark = f"{batch_id}.{index}" if batch_id is not None else None
+            last = self._append_group(job_id, step, group, mark)
         return last
 
     @staticmethod
@@ -260,11 +263,15 @@ class AzureTableStore:
         except ResourceNotFoundError:
             return None
 
-    def _append_group(self, job_id: str, step: StepName, chunks: list[list[str]]) -> int:
+    def _append_group(self, job_id: str, step: StepName, chunks: list[list[str]], mark: str | None) -> int:
         """Write `chunks` after the step's last line in one transaction; retry if another writer got there first."""
         for attempt in range(MAX_ATTEMPTS):
             with self._errors("appending log lines"):
                 counter = self._counter(job_id, step)
+                marks = counter_batches(counter)
+                if mark is not None and mark in marks:
+                    return int(counter["last_seq"])  # this transaction landed already: a retry
+                marks = [*marks, mark] if mark is not None else marks
                 first = int(counter["last_seq"]) + 1 if counter is not None else 1
                 operations: list[Any] = []
                 seq = first
@@ -273,14 +280,14 @@ class AzureTableStore:
                     seq += len(chunk)
                 last = seq - 1
                 if counter is None:
-                    operations.insert(0, ("create", counter_entity(job_id, step, last)))
+                    operations.insert(0, ("create", counter_entity(job_id, step, last, marks)))
                 else:
                     condition = {
                         "mode": UpdateMode.REPLACE,
                         "etag": counter.metadata["etag"],
                         "match_condition": MatchConditions.IfNotModified,
                     }
-                    operations.insert(0, ("update", counter_entity(job_id, step, last), condition))
+                    operations.insert(0, ("update", counter_entity(job_id, step, last, marks), condition))
                 try:
                     self._logs.submit_transaction(operations, **_WRITE_OPTIONS)
                     return last

@@ -58,12 +58,14 @@ class StateStore(Protocol):
         """Jobs newest first (by `created_at`), optionally only those with the given status(es)."""
         ...
 
-    def append_logs(self, job_id: str, step: StepName, lines: Sequence[str]) -> int:
+    def append_logs(self, job_id: str, step: StepName, lines: Sequence[str], *, batch_id: str | None = None) -> int:
         """Append sanitised lines to the job's log for `step`; return the last sequence number.
 
         Sequence numbers run 1, 2, 3… per job and step, unique and gap-free even with
         several writer processes. Every line is sanitised and checked before the first is
         written. An empty `lines` returns the current last sequence number (0: none yet).
+        With `batch_id`, the same batch appended again (a retry whose first answer was
+        lost) stores nothing the second time.
         """
         ...
 

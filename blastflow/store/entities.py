@@ -26,6 +26,7 @@ __all__ = [
     "LINES_PER_CHUNK",
     "SEQ_DIGITS",
     "chunk_lines",
+    "counter_batches",
     "counter_entity",
     "counter_row_key",
     "job_entity",
@@ -165,6 +166,21 @@ def lines_of_chunk(entity: Mapping[str, Any]) -> list[tuple[int, str]]:
     return [(first + i, text) for i, text in enumerate(json.loads(entity["lines"]))]
 
 
-def counter_entity(job_id: str, step: StepName, last_seq: int) -> dict[str, Any]:
-    """The entity recording `last_seq` as the last sequence number used for `step`."""
-    return {"PartitionKey": job_id, "RowKey": counter_row_key(step), "step": step.value, "last_seq": last_seq}
+RECENT_BATCHES = 16  # batch marks a counter remembers: retries come right after the write they repeat
+
+
+def counter_entity(job_id: str, step: StepName, last_seq: int, batches: Sequence[str] = ()) -> dict[str, Any]:
+    """The entity recording `last_seq` as the last sequence number used for `step`, and the latest batch marks."""
+    return {
+        "PartitionKey": job_id,
+        "RowKey": counter_row_key(step),
+        "step": step.value,
+        "last_seq": last_seq,
+        "batches": ",".join(list(batches)[-RECENT_BATCHES:]),
+    }
+
+
+def counter_batches(entity: Mapping[str, Any] | None) -> list[str]:
+    """The batch marks a counter entity remembers."""
+    text = (entity or {}).get("batches") or ""
+    return [mark for mark in text.split(",") if mark]

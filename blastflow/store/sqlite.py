@@ -46,6 +46,14 @@ CREATE TABLE IF NOT EXISTS joblogs (
     text TEXT NOT NULL,
     PRIMARY KEY (job_id, step, seq)
 ) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS joblog_batches (
+    job_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    last_seq INTEGER NOT NULL,
+    PRIMARY KEY (job_id, step, batch_id)
+) WITHOUT ROWID;
 """
 
 
@@ -203,12 +211,19 @@ class SqliteStore:
 
     # -- logs ------------------------------------------------------------------------------------------------
 
-    def append_logs(self, job_id: str, step: StepName, lines: Sequence[str]) -> int:
+    def append_logs(self, job_id: str, step: StepName, lines: Sequence[str], *, batch_id: str | None = None) -> int:
         """Append sanitised lines to the job's log for `step`; return the last sequence number."""
         check_job_id(job_id)
         step = parse_step(step)
         texts = clean_lines(lines)  # all checked before anything is written
         with self._errors("appending log lines"), self._write() as conn:
+            if batch_id is not None:
+                done = conn.execute(
+                    "SELECT last_seq FROM joblog_batches WHERE job_id = ? AND step = ? AND batch_id = ?",
+                    (job_id, step.value, batch_id),
+                ).fetchone()
+                if done is not None:
+                    return int(done[0])  # this batch is stored already: a retry
             last = conn.execute(
                 "SELECT COALESCE(MAX(seq), 0) FROM joblogs WHERE job_id = ? AND step = ?", (job_id, step.value)
             ).fetchone()[0]
@@ -216,6 +231,11 @@ class SqliteStore:
                 "INSERT INTO joblogs (job_id, step, seq, text) VALUES (?, ?, ?, ?)",
                 [(job_id, step.value, last + i, text) for i, text in enumerate(texts, start=1)],
             )
+            if batch_id is not None:
+                conn.execute(
+                    "INSERT INTO joblog_batches (job_id, step, batch_id, last_seq) VALUES (?, ?, ?, ?)",
+                    (job_id, step.value, batch_id, last + len(texts)),
+                )
         return last + len(texts)
 
     def read_logs(

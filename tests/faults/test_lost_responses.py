@@ -5,11 +5,10 @@ client saw a dropped connection. The step log retries what it believes failed;
 the retry must not store the lines twice, nor count them twice on the row.
 A proxy double between the store client and Azurite loses exactly one response.
 
-Both are known bugs today (strict xfail: the tests fail loudly once fixed). The
-store re-reads before it writes again, but nothing tells it that the write it
-is repeating already landed: a log append needs an idempotency key the retry
-reuses (e.g. a batch id kept on the step's counter entity), and a row update
-an id the record remembers, so the merge can skip an update it already applied.
+The step log retries exactly the write in flight, with its idempotency key: a
+log append carries a batch id the store remembers (on the step's counter
+entity, atomically with the lines), a row update an id the record remembers,
+so the merge skips an update it already applied.
 """
 
 from __future__ import annotations
@@ -43,7 +42,7 @@ def _log(store: AzureTableStore, job_id: str) -> StepLog:
     return StepLog(store, job_id, StepName.SUBMIT, flush_interval_s=0.01, row_interval_s=0.01)
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: a log append whose answer is lost is appended again on retry")
+
 def test_a_log_append_whose_answer_is_lost_is_stored_once(proxied) -> None:
     store, proxy = proxied
     job_id = new_job_id()
@@ -58,7 +57,7 @@ def test_a_log_append_whose_answer_is_lost_is_stored_once(proxied) -> None:
     assert [line.text for line in store.read_logs(job_id, StepName.SUBMIT).lines] == ["line 1", "line 2"]
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: a row update whose answer is lost is merged again on retry")
+
 def test_a_row_update_whose_answer_is_lost_is_counted_once(proxied) -> None:
     store, proxy = proxied
     job_id = new_job_id()

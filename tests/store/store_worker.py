@@ -43,12 +43,14 @@ def main(argv: list[str]) -> int:
     if mode == "updates":
         for i in range(int(count)):
             store.update(job_id, JobUpdate(steps={StepName.RUN: StepUpdate(lines=[f"{tag} {i}"])}))
+            time.sleep(0.001)  # yield the core: on 2 busy cores one worker could otherwise finish first
     elif mode == "logs":
         i, sizes = 0, (1, 2, 3, 5)
         while i < int(count):
             size = min(sizes[i % len(sizes)], int(count) - i)
             store.append_logs(job_id, StepName.SUBMIT, [f"{tag} {k}" for k in range(i, i + size)])
             i += size
+            time.sleep(0.001)  # yield the core: on 2 busy cores one worker could otherwise finish first
     else:
         raise SystemExit(f"unknown mode {mode}")
     store.close()

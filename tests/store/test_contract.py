@@ -374,3 +374,22 @@ def test_two_processes_appending_logs_get_unique_gap_free_sequences(store: State
         assert [line.text for line in lines if line.text.startswith(tag)] == [f"{tag} {i}" for i in range(200)]
     switches = sum(1 for a, b in itertools.pairwise(lines) if a.text[0] != b.text[0])
     assert switches >= 2, "the two writers did not interleave: this run proved nothing about concurrency"
+
+
+def test_a_batch_appended_again_is_stored_once(store: StateStore) -> None:
+    # A retry of an append whose answer was lost sends the same batch id: nothing is stored twice.
+    job_id = new_job_id()
+    assert store.append_logs(job_id, StepName.SUBMIT, ["a", "b"], batch_id="batch-1") == 2
+    assert store.append_logs(job_id, StepName.SUBMIT, ["a", "b"], batch_id="batch-1") == 2
+    assert store.append_logs(job_id, StepName.SUBMIT, ["c"], batch_id="batch-2") == 3
+    assert store.append_logs(job_id, StepName.RUN, ["a", "b"], batch_id="batch-1") == 2  # per step
+    assert [line.text for line in store.read_logs(job_id, StepName.SUBMIT).lines] == ["a", "b", "c"]
+
+
+def test_an_update_sent_again_is_merged_once(store: StateStore) -> None:
+    job_id = new_job_id()
+    store.update(job_id, JobUpdate(phase=Phase.SUBMITTING))
+    update = JobUpdate(steps={StepName.SUBMIT: StepUpdate(lines=["Submitting jobs to cluster"])})
+    first = store.update(job_id, update)
+    again = store.update(job_id, update)
+    assert again.version == first.version and again.steps[StepName.SUBMIT].log_line_count == 1
