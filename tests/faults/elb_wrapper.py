@@ -4,7 +4,7 @@ For `submit` only (every other subcommand is the fake's, untouched):
 
 - FAULTS_ELB_SAY: a JSON file of ``[stream, text, pause_s]`` entries, printed (and flushed) one by one before
   the fake runs, each after sleeping `pause_s`: what a chatty real CLI prints (secrets in a debug dump, a
-  stream of progress lines).
+  stream of progress lines). ``["wait", path, timeout_s]`` holds until `path` exists (at most `timeout_s`).
 - FAULTS_ELB_SAY_EXIT: an exit code; exit with it after those lines instead of running the fake submit.
 - FAULTS_ELB_RECORD: a file; every line this process writes to stdout or stderr (its own and the fake's) is
   appended to it as a JSON ``[stream, text]`` line, exactly as written: the ground truth of what was printed.
@@ -57,6 +57,11 @@ def main() -> int:
     say = os.environ.get("FAULTS_ELB_SAY")
     if submitting and say:
         for stream, text, pause_s in json.loads(Path(say).read_text()):
+            if stream == "wait":  # hold until the file `text` exists, at most `pause_s` seconds
+                deadline = time.monotonic() + pause_s
+                while not Path(text).exists() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                continue
             time.sleep(pause_s)
             out = sys.stdout if stream == "stdout" else sys.stderr
             print(text, file=out, flush=True)

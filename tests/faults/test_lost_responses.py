@@ -42,7 +42,6 @@ def _log(store: AzureTableStore, job_id: str) -> StepLog:
     return StepLog(store, job_id, StepName.SUBMIT, flush_interval_s=0.01, row_interval_s=0.01)
 
 
-
 def test_a_log_append_whose_answer_is_lost_is_stored_once(proxied) -> None:
     store, proxy = proxied
     job_id = new_job_id()
@@ -55,7 +54,6 @@ def test_a_log_append_whose_answer_is_lost_is_stored_once(proxied) -> None:
 
     assert proxy.lost == 1
     assert [line.text for line in store.read_logs(job_id, StepName.SUBMIT).lines] == ["line 1", "line 2"]
-
 
 
 def test_a_row_update_whose_answer_is_lost_is_counted_once(proxied) -> None:

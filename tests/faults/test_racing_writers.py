@@ -38,9 +38,12 @@ def test_reconcile_verdict_lands_mid_stream_and_nothing_is_lost(
     store = azure_pipeline
     elb_world.scenario("blast_failure")  # after submit, the first batch's BLAST fails: the flow fails too
     say = tmp_path / "say.json"
-    say.write_text(
-        json.dumps([["stdout" if i % 3 else "stderr", f"progress line {i:04d}", 0.01] for i in range(LINES)])
-    )
+    release = tmp_path / "release"
+    lines = [["stdout" if i % 3 else "stderr", f"progress line {i:04d}", 0.01] for i in range(LINES)]
+    # A safety net, not the race: should the machine be slow, the child holds before its last lines until the
+    # verdict is written, so the verdict always lands before the stream has ended.
+    lines.insert(LINES - 50, ["wait", str(release), 120])
+    say.write_text(json.dumps(lines))
     record = tmp_path / "printed.jsonl"
     env = {
         **os.environ,
@@ -61,6 +64,7 @@ def test_reconcile_verdict_lands_mid_stream_and_nothing_is_lost(
 
         assert marked == [JOB_ID]
         at_verdict = store.get(JOB_ID)
+        release.touch()
         assert proc.wait(timeout=240) == 1, "the flow went on, then failed for its own reason"
     finally:
         if proc.poll() is None:
