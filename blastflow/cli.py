@@ -86,9 +86,28 @@ def demo() -> None:
     )
 
 
+# Prefect refuses flow-run parameters much over 512 KB: larger FASTA text travels as a file.
+INLINE_QUERY_MAX_CHARS = 256 * 1024
+
+
+def _query_argument(query: str) -> str:
+    """The query as the flow gets it: a path, or FASTA text small enough to be a run parameter."""
+    if not query.lstrip().startswith(">") or len(query) <= INLINE_QUERY_MAX_CHARS:
+        return query
+    from blastflow.model import new_job_id
+    from blastflow.settings import get_settings
+
+    inputs = get_settings().data_dir / "inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
+    path = inputs / f"query-{new_job_id()}.fasta"
+    path.write_text(query)
+    return str(path)
+
+
 def _run_search(**params: object) -> None:
     from flows.blast_search import blast_search
 
+    params["query"] = _query_argument(str(params["query"]))
     try:
         result = blast_search(**params)  # type: ignore[arg-type]
     except BlastflowError as exc:

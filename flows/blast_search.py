@@ -78,7 +78,8 @@ def blast_search(
     """Run a BLAST search and record every step in the job store.
 
     Args:
-        query: Query sequences: a path to a FASTA file, or FASTA text starting with ">".
+        query: Query sequences: a path to a FASTA file, or FASTA text starting with ">" (up to about
+            256 KB: Prefect refuses larger run parameters, so give a path for more).
         db: Database: a FASTA file (made into a BLAST database) or an existing BLAST database path.
         program: BLAST program: blastn, blastp, blastx, tblastn or tblastx.
         options: Extra BLAST options, e.g. "-word_size 3 -matrix BLOSUM62" (the pipeline sets -query, -db,
