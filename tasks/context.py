@@ -6,6 +6,7 @@ from functools import lru_cache
 from typing import Any
 
 from prefect import get_run_logger
+from prefect.tasks import exponential_backoff
 
 from blastflow.backends import get_backend
 from blastflow.errors import SubmitError, TransientBackendError
@@ -14,7 +15,7 @@ from blastflow.steps import StepContext
 from blastflow.store import open_store
 from blastflow.store.base import StateStore
 
-__all__ = ["retry_if_not_started", "retry_if_transient", "step_context", "store"]
+__all__ = ["TRANSIENT_RETRIES", "retry_if_not_started", "retry_if_transient", "step_context", "store"]
 
 
 @lru_cache(maxsize=1)
@@ -48,3 +49,12 @@ def retry_if_not_started(task: Any, task_run: Any, state: Any) -> bool:
     """A submit is not idempotent: retry only when the child never started."""
     exc = _exception(state)
     return isinstance(exc, SubmitError) and not exc.child_started
+
+
+# The retry policy of the polling tasks: cluster hiccups are retried with growing, jittered delays.
+TRANSIENT_RETRIES: dict[str, Any] = {
+    "retries": 4,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=5),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": retry_if_transient,
+}

@@ -5,21 +5,13 @@ from __future__ import annotations
 from prefect import task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.tasks import exponential_backoff
 
 from blastflow import steps
 from blastflow.backends.base import PreparedRun, RunStatus
-from tasks.context import retry_if_transient, step_context
+from tasks.context import TRANSIENT_RETRIES, step_context
 
 
-@task(
-    name="poll",
-    cache_policy=NO_CACHE,
-    retries=4,
-    retry_delay_seconds=exponential_backoff(backoff_factor=5),
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_if_transient,
-)
+@task(name="poll", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 def poll(run: PreparedRun) -> RunStatus:
     artifact_id = create_progress_artifact(
         progress=0.0, key=f"blast-progress-{run.job_id}", description="Batches done (percent) and ETA"
