@@ -103,8 +103,8 @@ class Workload:
 
 WORKLOADS = {
     "sample": Workload("sample", "blastp", PROTEINS, PROTEINS),  # all-vs-all, 1,189 proteins
-    # 473 transcripts against the proteins with a lower neighbourhood-word threshold (default 12 for
-    # blastx): more seeds, a more sensitive search, and >= 60 s of BLAST on two idle cores.
+    # 473 transcripts against the proteins with a lower neighbourhood-word threshold than blastx's default:
+    # more seeds, a more sensitive search, and >= 60 s of BLAST on two cores.
     "long": Workload("long", "blastx", TRANSCRIPTS, PROTEINS, options="-threshold 6"),
 }
 
