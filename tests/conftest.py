@@ -7,7 +7,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,21 +195,33 @@ def prefect_api() -> Iterator[str]:
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_api: str) -> Iterator[StateStore]:
-    """Settings and store for flow runs in this process: a private data dir and SQLite store."""
+def pipeline_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_api: str
+) -> Iterator[Callable[[str], StateStore]]:
+    """Settings and store for flow runs in this process: a private data dir and the store at the URL given."""
     from blastflow.settings import get_settings
     from tasks.context import store
 
-    monkeypatch.setenv("BLASTFLOW_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("BLASTFLOW_STORE_URL", f"sqlite:///{tmp_path / 'state.db'}")
-    monkeypatch.setenv("BLASTFLOW_POLL_INTERVAL_S", "0.5")
-    monkeypatch.setenv("BLASTFLOW_POD_LOG_RETRY_DELAY_S", "0.2")
-    get_settings.cache_clear()
+    def open_pipeline(store_url: str) -> StateStore:
+        monkeypatch.setenv("BLASTFLOW_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("BLASTFLOW_STORE_URL", store_url)
+        monkeypatch.setenv("BLASTFLOW_POLL_INTERVAL_S", "0.5")
+        monkeypatch.setenv("BLASTFLOW_POD_LOG_RETRY_DELAY_S", "0.2")
+        get_settings.cache_clear()
+        store.cache_clear()
+        return store()
+
+    yield open_pipeline
+    if store.cache_info().currsize:
+        store().close()
     store.cache_clear()
-    yield store()
-    store().close()
-    store.cache_clear()
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, pipeline_with: Callable[[str], StateStore]) -> StateStore:
+    """Flow runs in this process against a private SQLite store."""
+    return pipeline_with(f"sqlite:///{tmp_path / 'state.db'}")
 
 
 @pytest.fixture(scope="session")

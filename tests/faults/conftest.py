@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,23 +34,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def azure_pipeline(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_api: str, azurite_private
-) -> Iterator[StateStore]:
+def azure_pipeline(pipeline_with, azurite_private) -> StateStore:
     """Like `pipeline`, but the job store is a private Azurite's Table service (to stop and restart)."""
-    from blastflow.settings import get_settings
-    from tasks.context import store
-
-    monkeypatch.setenv("BLASTFLOW_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("BLASTFLOW_STORE_URL", azurite_private.connection_string)
-    monkeypatch.setenv("BLASTFLOW_POLL_INTERVAL_S", "0.5")
-    monkeypatch.setenv("BLASTFLOW_POD_LOG_RETRY_DELAY_S", "0.2")
-    get_settings.cache_clear()
-    store.cache_clear()
-    yield store()
-    store().close()
-    store.cache_clear()
-    get_settings.cache_clear()
+    return pipeline_with(azurite_private.connection_string)
 
 
 class SpawnRecord:
