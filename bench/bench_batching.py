@@ -43,14 +43,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.bench_overhead import WORKLOADS, Workload, build_database, load_average, machine, smoke_workload  # noqa: E402
-from blastflow.backends.base import PreparedRun, RunState, SearchSpec  # noqa: E402
-from blastflow.backends.local import LocalBackend, available_cores  # noqa: E402
-from blastflow.backends.local_state import LocalConfig, PodState, RunFiles, read_state  # noqa: E402
+from blastflow.backends.local.backend import LocalBackend, available_cores  # noqa: E402
+from blastflow.backends.local.run_files import LocalConfig, PodState, RunFiles, read_state  # noqa: E402
 from blastflow.batch import default_batch_len, plan_batches  # noqa: E402
 from blastflow.model import new_job_id  # noqa: E402
 from blastflow.options import search_options  # noqa: E402
 from blastflow.query import load_query  # noqa: E402
 from blastflow.results import merge_results, render_hits  # noqa: E402
+from blastflow.search import PreparedRun, RunState, SearchSpec  # noqa: E402
 from blastflow.settings import Settings  # noqa: E402
 
 __all__ = ["Config", "Timing", "batch_len_for", "main"]

@@ -58,8 +58,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from blastflow.backends.local import available_cores  # noqa: E402
-from blastflow.backends.local_state import PodState, RunFiles, read_state  # noqa: E402
+from blastflow.backends.local.backend import available_cores  # noqa: E402
+from blastflow.backends.local.run_files import PodState, RunFiles, read_state  # noqa: E402
 from blastflow.hits import HIT_FIELDS, HITS_FILE, read_hits  # noqa: E402
 from blastflow.model import StepName  # noqa: E402
 from blastflow.options import search_options  # noqa: E402
@@ -136,7 +136,7 @@ def machine() -> str:
 
 def build_database(fasta: Path, prefix: Path) -> str:
     """Make the BLAST database exactly as the pipeline's prepare does; return its prefix."""
-    from blastflow.database import inspect_fasta, make_database
+    from blastflow.backends.local.database import inspect_fasta, make_database
 
     make_database(inspect_fasta(fasta), prefix)
     return str(prefix)

@@ -10,9 +10,9 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from blastflow.backends.base import Batch
 from blastflow.programs import check_program
 from blastflow.query import FastaRecord
+from blastflow.search import Batch
 
 __all__ = ["BATCH_LEN_CAP", "BATCH_LEN_FLOOR", "default_batch_len", "plan_batches", "write_batches"]
 

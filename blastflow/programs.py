@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from blastflow.backends.base import Program
 from blastflow.errors import InputError
+from blastflow.search import Program
 
 __all__ = [
     "MOLECULE_NAMES",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from blastflow.backends.base import PodCounts
+from blastflow.search import PodCounts
 
 __all__ = ["eta_seconds", "format_duration", "percent_done", "progress_line"]
 

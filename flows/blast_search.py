@@ -11,11 +11,11 @@ from prefect import flow
 from prefect.runtime import deployment, flow_run
 from pydantic import ValidationError
 
-from blastflow.backends.base import Program, SearchSpec
 from blastflow.errors import ConfigError, InputError
 from blastflow.failure import failure_update
 from blastflow.merge import JobUpdate
 from blastflow.model import Phase, is_job_id
+from blastflow.search import Program, SearchSpec
 from blastflow.version import code_version
 from flows.hooks import on_cancellation, on_crashed, on_failure
 from tasks.context import store

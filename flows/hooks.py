@@ -7,9 +7,9 @@ from typing import Any
 from prefect.logging.loggers import flow_run_logger
 
 from blastflow.backends import get_backend
-from blastflow.backends.base import PreparedRun
 from blastflow.merge import JobUpdate
 from blastflow.model import Phase
+from blastflow.search import PreparedRun
 from blastflow.settings import get_settings
 from tasks.context import store
 

@@ -8,7 +8,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from blastflow import steps
-from blastflow.backends.base import PreparedRun
+from blastflow.search import PreparedRun
 from blastflow.summary import top_hits_table
 from tasks.context import retry_if_transient, step_context
 

@@ -7,7 +7,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 
 from blastflow import steps
-from blastflow.backends.base import PreparedRun, RunStatus
+from blastflow.search import PreparedRun, RunStatus
 from tasks.context import TRANSIENT_RETRIES, step_context
 
 

@@ -6,7 +6,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from blastflow import steps
-from blastflow.backends.base import PreparedRun, SearchSpec
+from blastflow.search import PreparedRun, SearchSpec
 from tasks.context import step_context
 
 

@@ -6,7 +6,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from blastflow import steps
-from blastflow.backends.base import PreparedRun
+from blastflow.search import PreparedRun
 from tasks.context import retry_if_not_started, step_context
 
 

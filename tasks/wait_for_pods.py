@@ -6,7 +6,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from blastflow import steps
-from blastflow.backends.base import PodCounts, PreparedRun
+from blastflow.search import PodCounts, PreparedRun
 from tasks.context import TRANSIENT_RETRIES, step_context
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from blastflow import stack
+from ops import stack
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTAINERFILE = ROOT / "deployments" / "Containerfile"

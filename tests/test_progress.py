@@ -1,7 +1,7 @@
 """Progress text: truthful counts and an ETA only when there is a rate to go by."""
 
-from blastflow.backends.base import PodCounts
 from blastflow.progress import eta_seconds, progress_line
+from blastflow.search import PodCounts
 
 
 def test_no_eta_before_any_batch_finished() -> None:

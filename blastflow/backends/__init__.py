@@ -15,8 +15,8 @@ __all__ = ["BACKENDS", "get_backend"]
 
 # name -> (module, class). Imported lazily: a backend's dependencies load only when it is used.
 BACKENDS: dict[str, tuple[str, str]] = {
-    "local": ("blastflow.backends.local", "LocalBackend"),
-    "elastic-blast": ("blastflow.backends.elastic_blast", "ElasticBlastBackend"),
+    "local": ("blastflow.backends.local.backend", "LocalBackend"),
+    "elastic-blast": ("blastflow.backends.elastic_blast.backend", "ElasticBlastBackend"),
 }
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from blastflow.backends.base import PreparedRun
 from blastflow.hits import Hit
 from blastflow.joblog import StepLog
 from blastflow.merge import JobUpdate, StepUpdate
 from blastflow.model import Phase, StepName, StepStatus
 from blastflow.results import merge_results
 from blastflow.sanitise import sanitise
+from blastflow.search import PreparedRun
 from blastflow.steps.context import StepContext
 from blastflow.summary import summary_markdown
 

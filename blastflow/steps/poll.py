@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from blastflow.backends.base import PreparedRun, RunState, RunStatus
 from blastflow.errors import BackendError, TimedOut
 from blastflow.merge import JobUpdate, StepUpdate
 from blastflow.model import Phase, StepName
 from blastflow.progress import percent_done, progress_line
+from blastflow.search import PreparedRun, RunState, RunStatus
 from blastflow.steps.context import StepContext
 
 __all__ = ["poll"]

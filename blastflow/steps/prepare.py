@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from blastflow.backends.base import PreparedRun, SearchSpec
 from blastflow.merge import JobUpdate, StepUpdate
 from blastflow.model import Phase, StepName, StepStatus
+from blastflow.search import PreparedRun, SearchSpec
 from blastflow.steps.context import StepContext
 
 __all__ = ["prepare"]

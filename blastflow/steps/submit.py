@@ -6,12 +6,12 @@ import shlex
 from collections import deque
 from pathlib import Path
 
-from blastflow.backends.base import PreparedRun
 from blastflow.errors import SubmitError
 from blastflow.failure import child_error_text
 from blastflow.merge import JobUpdate, StepUpdate
 from blastflow.model import Phase, StepName, StepStatus
 from blastflow.sanitise import sanitise
+from blastflow.search import PreparedRun
 from blastflow.steps.context import StepContext
 from blastflow.stream import stream_child
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from blastflow.backends.base import PodCounts, PreparedRun, RunState
 from blastflow.errors import BackendError, TimedOut
 from blastflow.merge import JobUpdate, StepUpdate
 from blastflow.model import Phase, StepName
+from blastflow.search import PodCounts, PreparedRun, RunState
 from blastflow.steps.context import StepContext
 
 __all__ = ["pods_started", "wait_for_pods"]

@@ -8,7 +8,7 @@ import pytest
 
 from blastflow import backends
 from blastflow.backends import get_backend
-from blastflow.backends.local import LocalBackend
+from blastflow.backends.local.backend import LocalBackend
 from blastflow.errors import ConfigError
 from blastflow.settings import Settings
 
@@ -32,6 +32,6 @@ def test_missing_backend_module_is_a_clear_error(monkeypatch: pytest.MonkeyPatch
 
 
 def test_module_without_the_class(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(backends.BACKENDS, "odd", ("blastflow.backends.local_state", "NoSuchBackend"))
-    with pytest.raises(ConfigError, match=r"incomplete: blastflow\.backends\.local_state defines no NoSuchBackend"):
+    monkeypatch.setitem(backends.BACKENDS, "odd", ("blastflow.backends.local.run_files", "NoSuchBackend"))
+    with pytest.raises(ConfigError, match=r"incomplete: blastflow\.backends\.local\.run_files defines no NoSuchBackend"):
         get_backend("odd")

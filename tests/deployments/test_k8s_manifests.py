@@ -42,7 +42,7 @@ def test_the_role_grants_nothing_beyond_reading_pods_and_their_logs(rbac: list[d
         assert set(rule["verbs"]) <= READ_VERBS
         assert "*" not in rule["resources"] + rule["verbs"] + rule["apiGroups"]
     granted = {(r, v) for rule in rules for r in rule["resources"] for v in rule["verbs"]}
-    assert {("pods", "list"), ("pods", "get"), ("pods/log", "get")} <= granted  # what blastflow.pods calls
+    assert {("pods", "list"), ("pods", "get"), ("pods/log", "get")} <= granted  # what elastic_blast.pods calls
 
 
 def test_the_binding_gives_the_role_to_the_flows_service_account(rbac: list[dict], template: dict) -> None:

@@ -1,4 +1,4 @@
-"""A real local stack for the end-to-end tests: `blastflow.stack.up` on a free port, in a temporary data dir."""
+"""A real local stack for the end-to-end tests: `ops.stack.up` on a free port, in a temporary data dir."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from blastflow.stack import StackStatus
+from ops.stack import StackStatus
 from tests.e2e.local_stack import LocalStack, free_port
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from blastflow import stack
-from blastflow.stack import StackStatus
+from ops import stack
+from ops.stack import StackStatus
 
 STACK_TIMEOUT_S = 240.0  # server start-up alone can take 20-40 s on a loaded two-core machine
 

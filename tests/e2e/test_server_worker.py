@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from blastflow import stack
 from blastflow.errors import ConfigError
 from blastflow.hits import HITS_FILE, read_hits
 from blastflow.model import JobStatus, Phase, StepStatus
 from blastflow.store import open_store
+from ops import stack
 from tests.e2e.local_stack import LocalStack, wait_for_final_state
 
 pytestmark = pytest.mark.e2e

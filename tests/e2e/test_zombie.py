@@ -16,11 +16,11 @@ import time
 
 import pytest
 
-from blastflow import stack
 from blastflow.backends import get_backend
-from blastflow.backends.base import PreparedRun
 from blastflow.model import Phase, StepStatus
+from blastflow.search import PreparedRun
 from blastflow.store import open_store
+from ops import stack
 from tests.e2e.local_stack import LocalStack, wait_for_final_state
 
 pytestmark = pytest.mark.e2e
@@ -79,5 +79,5 @@ def _wait_for_job(store, job_id: str, phases: set[Phase], timeout_s: float = 180
 def _blastflow_reconcile(local: LocalStack) -> subprocess.CompletedProcess[str]:
     """`blastflow reconcile` as a user runs it against the stack (the scheduled deployment does the same)."""
     env = {**os.environ, **local.env, "PREFECT_API_URL": local.api_url, "BLASTFLOW_DATA_DIR": str(local.data_dir)}
-    command = [sys.executable, "-m", "blastflow.cli", "reconcile"]
+    command = [sys.executable, "-m", "ops.cli", "reconcile"]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=180, check=True)

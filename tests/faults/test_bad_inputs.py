@@ -30,11 +30,11 @@ from elb_doubles import PROT_DB
 from faultkit import descendants, live_pids
 from prefect.exceptions import ParameterTypeError
 
-from blastflow.backends.base import SearchSpec
-from blastflow.backends.elastic_blast import ElasticBlastBackend
-from blastflow.backends.local import LocalBackend
+from blastflow.backends.elastic_blast.backend import ElasticBlastBackend
+from blastflow.backends.local.backend import LocalBackend
 from blastflow.errors import BlastflowError, ConfigError, InputError, StoreUnavailable
 from blastflow.model import Phase, StepName, StepStatus, new_job_id
+from blastflow.search import SearchSpec
 from blastflow.settings import Settings, get_settings
 from blastflow.store import open_store
 

@@ -30,8 +30,8 @@ from faultkit import (
 )
 
 from blastflow.backends import get_backend
-from blastflow.backends.base import PreparedRun
 from blastflow.model import STEP_LABELS, Phase, StepName, StepStatus
+from blastflow.search import PreparedRun
 from blastflow.settings import get_settings
 from flows.reconcile import reconcile
 from ui.view import StepDisplay, resolve_step_state, timeline

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from blastflow.backends.base import Batch, PreparedRun
 from blastflow.merge import JobUpdate
 from blastflow.model import Phase
+from blastflow.search import Batch, PreparedRun
 from blastflow.settings import Settings
 from blastflow.steps import StepContext
 

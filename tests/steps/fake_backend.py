@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from blastflow.backends.base import PodCounts, PreparedRun, RunState, RunStatus, SearchSpec
+from blastflow.search import PodCounts, PreparedRun, RunState, RunStatus, SearchSpec
 
 
 class ScriptedBackend:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from blastflow.backends.base import PodCounts, RunState, RunStatus
 from blastflow.errors import BackendError, TimedOut
 from blastflow.model import Phase, StepName, StepStatus
+from blastflow.search import PodCounts, RunState, RunStatus
 from blastflow.steps import wait_for_pods
 
 from .fake_backend import ScriptedBackend

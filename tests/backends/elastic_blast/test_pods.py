@@ -10,14 +10,11 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "doubles"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "doubles"))
 from fake_cluster import FakeCluster
 from fake_k8s import FakeKubernetes
 
-from blastflow.backends.base import PodCounts
-from blastflow.elb_profile import ElbProfile
-from blastflow.errors import BackendError, ConfigError, TransientBackendError
-from blastflow.pods import (
+from blastflow.backends.elastic_blast.pods import (
     ContainerState,
     PodInfo,
     PodReader,
@@ -28,6 +25,9 @@ from blastflow.pods import (
     pod_problems,
     select_run_pods,
 )
+from blastflow.backends.elastic_blast.profile import ElbProfile
+from blastflow.errors import BackendError, ConfigError, TransientBackendError
+from blastflow.search import PodCounts
 
 RESULTS = "https://blastacct.blob.core.windows.net/results/runs/job-1"
 OTHER = "https://blastacct.blob.core.windows.net/results/runs/job-2"

@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from blastflow.aio import run_sync
-from blastflow.elb_config import AzureBlobUrl, parse_azure_blob_url
+from blastflow.backends.elastic_blast.aio import run_sync
+from blastflow.backends.elastic_blast.config import AzureBlobUrl, parse_azure_blob_url
 from blastflow.errors import BackendError, ConfigError, TransientBackendError
 from blastflow.sanitise import register_secret, sanitise
 
 if TYPE_CHECKING:
     from prefect_azure import AzureBlobStorageCredentials
 
-    from blastflow.elb_profile import ElbProfile
+    from blastflow.backends.elastic_blast.profile import ElbProfile
     from blastflow.settings import Settings
 
 __all__ = ["FAILURE_MARKER", "SUCCESS_MARKER", "Markers", "ResultsBucket", "batch_archives", "blob_credentials"]

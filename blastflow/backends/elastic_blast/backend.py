@@ -17,10 +17,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from blastflow.backends.base import PodCounts, PreparedRun, RunState, RunStatus, SearchSpec
-from blastflow.batch import write_batches
-from blastflow.blob_results import ResultsBucket, blob_credentials
-from blastflow.elb_config import (
+from blastflow.backends.elastic_blast.config import (
     DEFAULT_BATCH_LEN,
     ElbSearch,
     build_config,
@@ -32,11 +29,7 @@ from blastflow.elb_config import (
     results_for_job,
     validate_config,
 )
-from blastflow.elb_profile import ElbProfile
-from blastflow.elb_status import ERROR_EXIT_CODES, TRANSIENT_EXIT_CODES, describe_exit, error_lines, parse_status
-from blastflow.errors import BackendError, ConfigError, InputError, TransientBackendError
-from blastflow.options import search_options
-from blastflow.pods import (
+from blastflow.backends.elastic_blast.pods import (
     LOG_CONTAINERS,
     PodInfo,
     PodReader,
@@ -47,9 +40,22 @@ from blastflow.pods import (
     pod_problems,
     select_run_pods,
 )
+from blastflow.backends.elastic_blast.profile import ElbProfile
+from blastflow.backends.elastic_blast.results import ResultsBucket, blob_credentials
+from blastflow.backends.elastic_blast.status import (
+    ERROR_EXIT_CODES,
+    TRANSIENT_EXIT_CODES,
+    describe_exit,
+    error_lines,
+    parse_status,
+)
+from blastflow.batch import write_batches
+from blastflow.errors import BackendError, ConfigError, InputError, TransientBackendError
+from blastflow.options import search_options
 from blastflow.programs import check_db_molecule, check_program, check_query_molecule
 from blastflow.query import Query, load_query
 from blastflow.sanitise import sanitise
+from blastflow.search import PodCounts, PreparedRun, RunState, RunStatus, SearchSpec
 from blastflow.settings import Settings, get_settings
 
 __all__ = ["CONFIG_FILE", "NCBI_DATABASES", "ElasticBlastBackend"]

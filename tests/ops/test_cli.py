@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from blastflow.cli import INLINE_QUERY_MAX_CHARS, _query_argument
 from blastflow.settings import get_settings
+from ops.cli import INLINE_QUERY_MAX_CHARS, _query_argument
 
 
 def test_small_fasta_text_and_paths_pass_as_they_are() -> None:

@@ -20,9 +20,8 @@ import pytest
 from Bio import SeqIO
 
 from blastflow.backends import get_backend
-from blastflow.backends.base import PreparedRun, RunState, SearchSpec
-from blastflow.backends.local import LocalBackend, available_cores
-from blastflow.backends.local_state import (
+from blastflow.backends.local.backend import LocalBackend, available_cores
+from blastflow.backends.local.run_files import (
     LocalConfig,
     PodPhase,
     PodState,
@@ -35,9 +34,10 @@ from blastflow.backends.local_state import (
 from blastflow.errors import BackendError, ConfigError, InputError
 from blastflow.hits import HIT_FIELDS, parse_outfmt6
 from blastflow.results import merge_results
+from blastflow.search import PreparedRun, RunState, SearchSpec
 from blastflow.settings import Settings
 
-DATA = Path(__file__).resolve().parents[2] / "data" / "sinvicta"
+DATA = Path(__file__).resolve().parents[3] / "data" / "sinvicta"
 PEPTIDE = "MNTLWLSLWDYPGKLPLNFMVFDTKDDLQAAYWRDPYSIPLAVIFEDPQPISQRLIYEIR"
 WAIT_LIMIT_S = 60.0  # a safety net for a loaded machine, not an expectation
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import re
 
-from blastflow.backends.base import PodCounts, RunState, RunStatus
 from blastflow.errors import BackendError, TransientBackendError
 from blastflow.sanitise import sanitise
+from blastflow.search import PodCounts, RunState, RunStatus
 
 __all__ = [
     "ERROR_EXIT_CODES",

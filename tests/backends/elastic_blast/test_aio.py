@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from blastflow.aio import run_sync
+from blastflow.backends.elastic_blast.aio import run_sync
 
 
 async def _double(x: int) -> int:

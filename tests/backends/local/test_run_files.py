@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from blastflow.backends.local_state import (
+from blastflow.backends.local.run_files import (
     PodPhase,
     PodState,
     RunFiles,

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from blastflow.backends.base import Batch
-from blastflow.backends.local_state import (
+from blastflow.backends.local.run_files import (
     LocalConfig,
     PodPhase,
     PodState,
@@ -22,7 +21,8 @@ from blastflow.backends.local_state import (
     SupervisorState,
     read_state,
 )
-from blastflow.backends.supervisor import Supervisor, last_blast_line, retry_delay
+from blastflow.backends.local.supervisor import Supervisor, last_blast_line, retry_delay
+from blastflow.search import Batch
 
 
 def test_backoff_doubles_up_to_its_cap() -> None:

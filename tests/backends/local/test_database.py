@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from Bio import SeqIO
 
-from blastflow.database import Database, FastaDatabase, make_database, resolve_database
+from blastflow.backends.local.database import Database, FastaDatabase, make_database, resolve_database
 from blastflow.errors import InputError
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "sinvicta"
+DATA = Path(__file__).resolve().parents[3] / "data" / "sinvicta"
 PROT = DATA / "Sinvicta2-2-3.prot.subset.fasta"
 CDNA = DATA / "Sinvicta2-2-3.cdna.subset.fasta"
 PEPTIDE = "MNTLWLSLWDYPGKLPLNFMVFDTKDDLQAAYWRDPYSIPLAVIFEDPQPISQRLIYEIR"

@@ -27,7 +27,7 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from blastflow.backends.base import Batch, Program
+from blastflow.search import Batch, Program
 
 __all__ = [
     "LocalConfig",

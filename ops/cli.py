@@ -190,7 +190,7 @@ def up(
     force: Annotated[bool, typer.Option("--force", help="Restart the worker even while it runs searches")] = False,
 ) -> None:
     """Start (or update) the local Prefect stack: server, work pool, deployments, worker, zombie detection."""
-    from blastflow import stack
+    from ops import stack
 
     try:
         state = stack.up(port=port, k8s=k8s, force=force, echo=typer.echo)
@@ -214,7 +214,7 @@ def down(
     force: Annotated[bool, typer.Option("--force", help="Stop it even while searches run (they end too)")] = False,
 ) -> None:
     """Stop the local Prefect stack that `blastflow up` started (worker, leftover flow runs, server)."""
-    from blastflow import stack
+    from ops import stack
 
     try:
         stack.down(force=force, echo=typer.echo)
@@ -225,7 +225,7 @@ def down(
 @app.command()
 def status() -> None:
     """Show what of the local Prefect stack is running, and where."""
-    from blastflow import stack
+    from ops import stack
 
     for line in stack.status().lines():
         typer.echo(line)

@@ -6,7 +6,7 @@ import configparser
 
 import pytest
 
-from blastflow.elb_config import (
+from blastflow.backends.elastic_blast.config import (
     ElbSearch,
     build_config,
     check_options,
@@ -19,7 +19,7 @@ from blastflow.elb_config import (
     results_for_job,
     validate_config,
 )
-from blastflow.elb_profile import ElbProfile
+from blastflow.backends.elastic_blast.profile import ElbProfile
 from blastflow.errors import ConfigError, InputError
 
 AZURE = ElbProfile(

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from blastflow.backends.base import PodCounts, RunState
-from blastflow.elb_status import (
+from blastflow.backends.elastic_blast.status import (
     ERROR_EXIT_CODES,
     FAILURE_TEXT,
     describe_exit,
@@ -14,6 +13,7 @@ from blastflow.elb_status import (
     parse_status,
 )
 from blastflow.errors import BackendError, TransientBackendError
+from blastflow.search import PodCounts, RunState
 
 FAILURE_OUT = (
     f"{FAILURE_TEXT}, please help us improve ElasticBLAST by reporting this failure as described in "

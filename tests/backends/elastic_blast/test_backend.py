@@ -12,11 +12,12 @@ import pytest
 from elb_doubles import NUCL_DB, PROT_DB, ElbWorld, first_records
 
 from blastflow.backends import get_backend
-from blastflow.backends.base import Backend, PreparedRun, RunState, SearchSpec
-from blastflow.backends.elastic_blast import ElasticBlastBackend
-from blastflow.elb_config import read_config
+from blastflow.backends.base import Backend
+from blastflow.backends.elastic_blast.backend import ElasticBlastBackend
+from blastflow.backends.elastic_blast.config import read_config
 from blastflow.errors import BackendError, ConfigError, InputError, TransientBackendError
 from blastflow.failure import child_error_text
+from blastflow.search import PreparedRun, RunState, SearchSpec
 from blastflow.settings import Settings
 from blastflow.stream import stream_child
 

@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from blastflow.aio import run_sync
-from blastflow.backends.base import PodCounts
+from blastflow.backends.elastic_blast.aio import run_sync
 from blastflow.errors import BackendError, ConfigError, TransientBackendError
 from blastflow.sanitise import sanitise
+from blastflow.search import PodCounts
 
 if TYPE_CHECKING:
     from prefect_kubernetes.credentials import KubernetesCredentials
 
-    from blastflow.elb_profile import ElbProfile
+    from blastflow.backends.elastic_blast.profile import ElbProfile
 
 __all__ = [
     "BLAST_APP_LABEL",

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from blastflow.elb_profile import ElbProfile
+from blastflow.backends.elastic_blast.profile import ElbProfile
 from blastflow.errors import ConfigError, InputError
 
 __all__ = [

@@ -1,6 +1,6 @@
 """The local supervisor: one BLAST+ process per batch ("pod"), a few at once, retried like a Kubernetes Job.
 
-Started detached by the submit child (`python -m blastflow.backends.supervisor
+Started detached by the submit child (`python -m blastflow.backends.local.supervisor
 --config local.json`), it owns the run until every pod has succeeded or one
 has failed for good:
 
@@ -35,8 +35,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO, Literal
 
-from blastflow.backends.base import Batch
-from blastflow.backends.local_state import (
+from blastflow.backends.local.run_files import (
     LocalConfig,
     PodPhase,
     PodState,
@@ -48,6 +47,7 @@ from blastflow.backends.local_state import (
     utcnow,
     write_state,
 )
+from blastflow.search import Batch
 
 __all__ = ["LOG_PREFIX", "Supervisor", "last_blast_line", "main", "retry_delay"]
 
@@ -321,9 +321,9 @@ def _die_with_parent() -> Callable[[], None] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m blastflow.backends.supervisor --config local.json`."""
+    """`python -m blastflow.backends.local.supervisor --config local.json`."""
     parser = argparse.ArgumentParser(
-        prog="python -m blastflow.backends.supervisor", description=__doc__.splitlines()[0]
+        prog="python -m blastflow.backends.local.supervisor", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--config", required=True, type=Path, help="the run's local.json, e.g. JOBDIR/local.json")
     args = parser.parse_args(argv)

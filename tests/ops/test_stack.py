@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from blastflow import stack
 from blastflow.errors import ConfigError
-from blastflow.stack import StackFiles, StackStatus
+from ops import stack
+from ops.stack import StackFiles, StackStatus
 
 
 @pytest.fixture
