@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from blastflow.errors import ConfigError
 from blastflow.sanitise import register_secret, sanitise
 from blastflow.settings import Settings
+from blastflow.store.blocks import credentials_block_connection_string, secret_block_value
 
 __all__ = [
     "AZURITE_ACCOUNT",
@@ -205,49 +206,7 @@ def resolve_store_url(settings: Settings) -> str:
     if settings.store_url is not None and settings.store_url.get_secret_value().strip():
         return settings.store_url.get_secret_value()
     if settings.table_secret_block:
-        return _secret_block_value(settings.table_secret_block)
+        return secret_block_value(settings.table_secret_block)
     if settings.azure_credentials_block:
-        return _credentials_block_connection_string(settings.azure_credentials_block)
+        return credentials_block_connection_string(settings.azure_credentials_block)
     return settings.default_store_url
-
-
-def _load_error(kind: str, name: str, env: str, err: Exception) -> ConfigError:
-    reason = sanitise(str(err).splitlines()[0] if str(err) else type(err).__name__)[:200]
-    return ConfigError(
-        f"could not load the Prefect {kind} block {name!r} (named by {env}): {reason}. Create it in the Prefect "
-        "UI or with Python, check PREFECT_API_URL points at the server holding it, or set BLASTFLOW_STORE_URL"
-    )
-
-
-def _secret_block_value(name: str) -> str:
-    try:
-        from prefect.blocks.system import Secret
-
-        value = Secret.load(name).get()
-    except Exception as err:  # Prefect raises ValueError, httpx and API errors alike
-        raise _load_error("Secret", name, "BLASTFLOW_TABLE_SECRET_BLOCK", err) from None
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(
-            f"the Prefect Secret block {name!r} holds {type(value).__name__}, not a connection string; save the "
-            "storage account's connection string as its value"
-        )
-    register_secret(value)
-    return value
-
-
-def _credentials_block_connection_string(name: str) -> str:
-    try:
-        from prefect_azure import AzureBlobStorageCredentials
-
-        block = AzureBlobStorageCredentials.load(name)
-    except Exception as err:  # see _secret_block_value
-        raise _load_error("AzureBlobStorageCredentials", name, "BLASTFLOW_AZURE_CREDENTIALS_BLOCK", err) from None
-    secret = getattr(block, "connection_string", None)
-    value = secret.get_secret_value() if secret is not None else ""
-    if not value.strip():
-        raise ConfigError(
-            f"the AzureBlobStorageCredentials block {name!r} has no connection string (it uses account_url and a "
-            "credential); the state tables need one: set the block's connection_string, or BLASTFLOW_STORE_URL"
-        )
-    register_secret(value)
-    return value

@@ -29,19 +29,19 @@ from blastflow.backends.elastic_blast.config import (
     results_for_job,
     validate_config,
 )
+from blastflow.backends.elastic_blast.credentials import blob_credentials, kubernetes_credentials
 from blastflow.backends.elastic_blast.pods import (
     LOG_CONTAINERS,
     PodInfo,
     PodReader,
     count_pods,
-    kubernetes_credentials,
     label_selector,
     latest_per_batch,
     pod_problems,
     select_run_pods,
 )
 from blastflow.backends.elastic_blast.profile import ElbProfile
-from blastflow.backends.elastic_blast.results import ResultsBucket, blob_credentials
+from blastflow.backends.elastic_blast.results import ResultsBucket
 from blastflow.backends.elastic_blast.status import (
     ERROR_EXIT_CODES,
     TRANSIENT_EXIT_CODES,

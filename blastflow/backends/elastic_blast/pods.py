@@ -23,9 +23,7 @@ from blastflow.sanitise import sanitise
 from blastflow.search import PodCounts
 
 if TYPE_CHECKING:
-    from prefect_kubernetes.credentials import KubernetesCredentials
-
-    from blastflow.backends.elastic_blast.profile import ElbProfile
+    from blastflow.backends.elastic_blast.credentials import KubernetesCredentials
 
 __all__ = [
     "BLAST_APP_LABEL",
@@ -35,7 +33,6 @@ __all__ = [
     "PodInfo",
     "PodReader",
     "count_pods",
-    "kubernetes_credentials",
     "label_selector",
     "latest_per_batch",
     "pod_info",
@@ -168,37 +165,6 @@ def pod_problems(pods: Iterable[PodInfo]) -> list[str]:
             elif c.state == "terminated" and c.exit_code:
                 problems.append(f"pod {pod.name}: container {c.name} exited with code {c.exit_code} ({c.reason})")
     return [sanitise(p) for p in problems]
-
-
-def kubernetes_credentials(profile: ElbProfile) -> KubernetesCredentials:
-    """The cluster credentials block: named block, else the kubeconfig file, else in-cluster / ~/.kube/config.
-
-    Raises:
-        ConfigError: the block or the kubeconfig file cannot be found or read.
-    """
-    from prefect_kubernetes.credentials import KubernetesClusterConfig, KubernetesCredentials
-
-    if profile.k8s_credentials_block:
-        try:
-            return KubernetesCredentials.load(profile.k8s_credentials_block)
-        except Exception as exc:  # the block API raises ValueError or HTTP errors
-            raise ConfigError(
-                f"cannot load the KubernetesCredentials block {profile.k8s_credentials_block!r}: "
-                f"{sanitise(str(exc))}. Create it in Prefect or fix BLASTFLOW_ELB_K8S_CREDENTIALS_BLOCK."
-            ) from exc
-    if profile.kubeconfig is not None:
-        path = profile.kubeconfig.expanduser()
-        if not path.is_file():
-            raise ConfigError(
-                f"kubeconfig {str(path)!r} does not exist. Fix BLASTFLOW_ELB_KUBECONFIG "
-                "or use a KubernetesCredentials block (BLASTFLOW_ELB_K8S_CREDENTIALS_BLOCK)."
-            )
-        try:
-            cluster = KubernetesClusterConfig.from_file(path, context_name=profile.kube_context)
-        except Exception as exc:
-            raise ConfigError(f"cannot read kubeconfig {str(path)!r}: {sanitise(str(exc))}") from exc
-        return KubernetesCredentials(cluster_config=cluster)
-    return KubernetesCredentials()
 
 
 class PodReader:

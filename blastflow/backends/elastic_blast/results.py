@@ -21,15 +21,12 @@ from typing import TYPE_CHECKING, Any
 from blastflow.backends.elastic_blast.aio import run_sync
 from blastflow.backends.elastic_blast.config import AzureBlobUrl, parse_azure_blob_url
 from blastflow.errors import BackendError, ConfigError, TransientBackendError
-from blastflow.sanitise import register_secret, sanitise
+from blastflow.sanitise import sanitise
 
 if TYPE_CHECKING:
-    from prefect_azure import AzureBlobStorageCredentials
+    from blastflow.backends.elastic_blast.credentials import AzureBlobStorageCredentials
 
-    from blastflow.backends.elastic_blast.profile import ElbProfile
-    from blastflow.settings import Settings
-
-__all__ = ["FAILURE_MARKER", "SUCCESS_MARKER", "Markers", "ResultsBucket", "batch_archives", "blob_credentials"]
+__all__ = ["FAILURE_MARKER", "SUCCESS_MARKER", "Markers", "ResultsBucket", "batch_archives"]
 
 SUCCESS_MARKER = "metadata/SUCCESS.txt"
 FAILURE_MARKER = "metadata/FAILURE.txt"
@@ -58,36 +55,6 @@ def batch_archives(names: Iterable[str], program: str, db_label: str) -> list[tu
     pattern = re.compile(rf"batch_(\d{{3,}})-{re.escape(program)}-{re.escape(db_label)}\.out\.gz")
     found = [(int(m[1]), name) for name in names if (m := pattern.fullmatch(name))]
     return sorted(found)
-
-
-def blob_credentials(profile: ElbProfile, settings: Settings | None = None) -> AzureBlobStorageCredentials:
-    """The storage account's credentials block: by name if configured, else from the connection string.
-
-    Raises:
-        ConfigError: neither is configured, or the named block cannot be loaded.
-    """
-    from prefect_azure import AzureBlobStorageCredentials
-
-    name = profile.azure_credentials_block or (settings.azure_credentials_block if settings else None)
-    if name:
-        try:
-            block = AzureBlobStorageCredentials.load(name)
-        except Exception as exc:  # the block API raises ValueError or HTTP errors
-            raise ConfigError(
-                f"cannot load the AzureBlobStorageCredentials block {name!r}: {sanitise(str(exc))}. Create it in "
-                "Prefect or fix BLASTFLOW_ELB_AZURE_CREDENTIALS_BLOCK / BLASTFLOW_AZURE_CREDENTIALS_BLOCK."
-            ) from exc
-        if block.connection_string is not None:
-            register_secret(block.connection_string.get_secret_value())
-        return block
-    if profile.blob_connection_string is not None:
-        secret = profile.blob_connection_string.get_secret_value()
-        register_secret(secret)
-        return AzureBlobStorageCredentials(connection_string=secret)
-    raise ConfigError(
-        "no credentials for the results storage account: set BLASTFLOW_ELB_AZURE_CREDENTIALS_BLOCK (a prefect-azure "
-        "AzureBlobStorageCredentials block) or BLASTFLOW_ELB_BLOB_CONNECTION_STRING."
-    )
 
 
 class ResultsBucket:

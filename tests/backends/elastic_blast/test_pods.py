@@ -14,12 +14,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "doubles"))
 from fake_cluster import FakeCluster
 from fake_k8s import FakeKubernetes
 
+from blastflow.backends.elastic_blast.credentials import kubernetes_credentials
 from blastflow.backends.elastic_blast.pods import (
     ContainerState,
     PodInfo,
     PodReader,
     count_pods,
-    kubernetes_credentials,
     label_selector,
     latest_per_batch,
     pod_problems,

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from azure.storage.blob import BlobServiceClient
 
+from blastflow.backends.elastic_blast.credentials import blob_credentials
 from blastflow.backends.elastic_blast.profile import ElbProfile
-from blastflow.backends.elastic_blast.results import ResultsBucket, batch_archives, blob_credentials
+from blastflow.backends.elastic_blast.results import ResultsBucket, batch_archives
 from blastflow.errors import BackendError, ConfigError, TransientBackendError
 from blastflow.sanitise import sanitise
 
