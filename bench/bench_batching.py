@@ -12,7 +12,7 @@ Side by side, interleaved per repetition, on one prebuilt database:
   11, as the pods write), then one blast_formatter (the same rendering);
 - direct, `-mt_mode 1`: the same with BLAST's threads split by query;
 - the backend with 1, 2, 4 and 8 batches, and with its default batch length
-  (`blastflow.batch.default_batch_len`).
+  (`blastflow.backends.local.batch_size.default_batch_len`).
 
 Columns: run = submit start -> SUCCESS seen (submit child, supervisor, every
 BLAST process); render = fetch + merge_results; total = run + render; ratio =
@@ -44,14 +44,16 @@ sys.path.insert(0, str(REPO))
 
 from bench.bench_overhead import WORKLOADS, Workload, build_database, load_average, machine, smoke_workload  # noqa: E402
 from blastflow.backends.local.backend import LocalBackend, available_cores  # noqa: E402
+from blastflow.backends.local.batch_size import default_batch_len  # noqa: E402
 from blastflow.backends.local.run_files import LocalConfig, PodState, RunFiles, read_state  # noqa: E402
-from blastflow.batch import default_batch_len, plan_batches  # noqa: E402
+from blastflow.batch import plan_batches  # noqa: E402
 from blastflow.model import new_job_id  # noqa: E402
 from blastflow.options import search_options  # noqa: E402
 from blastflow.query import load_query  # noqa: E402
 from blastflow.results import merge_results, render_hits  # noqa: E402
 from blastflow.search import PreparedRun, RunState, SearchSpec  # noqa: E402
 from blastflow.settings import Settings  # noqa: E402
+from blastflow.steps.prepare import check_search  # noqa: E402
 
 __all__ = ["Config", "Timing", "batch_len_for", "main"]
 
@@ -128,7 +130,7 @@ def _backend_run(backend: LocalBackend, work: Workload, db: str, batch_len: int,
         max_target_seqs=work.max_target_seqs,
         batch_len=batch_len,
     )
-    run = backend.prepare(job_id, spec, backend.settings.job_dir(job_id))
+    run = backend.prepare(job_id, check_search(spec), backend.settings.job_dir(job_id))
     start = time.perf_counter()
     submitted = subprocess.run(
         backend.submit_command(run),

@@ -42,6 +42,7 @@ Invariant (property-tested): a job in a terminal phase has no ``running`` step.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -177,22 +178,52 @@ def merge(current: JobRecord | None, update: JobUpdate, now: datetime) -> JobRec
         >>> merge(failed, JobUpdate(phase=Phase.RUNNING), t).phase.value  # terminal phases are sticky
         'failed'
     """
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("merge needs a timezone-aware `now`, e.g. datetime.now(UTC)")
-    if current is None:
-        if not update.job_id:
-            raise ValueError("a new job record needs update.job_id (the store sets it from the job id it writes)")
-        if sanitise(update.job_id) != update.job_id:
-            raise ValueError("a job id must not contain control characters or secrets")
-        current = JobRecord(job_id=update.job_id, created_at=now, updated_at=now)
-    elif update.job_id is not None and update.job_id != current.job_id:
-        raise ValueError(f"update for job {update.job_id!r} cannot be merged into job {current.job_id!r}")
+    _check_now(now)
+    current = _record_to_merge_into(current, update, now)
     if update.update_id in current.applied_updates:
         return current  # this very update was applied already: a retry whose first answer was lost
     job = _copy(current)
     was_terminal = job.is_terminal
     source = _text(update.source)
+    _apply_fields(job, update, was_terminal=was_terminal)
+    changes = _apply_steps(job, update, source, now, frozen=was_terminal)
+    _move_phase(job, update.phase, changes, source, now)
+    _sweep(job, changes.started, changes.with_errors, source, now)
+    job.applied_updates = [*current.applied_updates, update.update_id][-APPLIED_MEMORY:]
+    job.version = current.version + 1
+    job.updated_at = now
+    return job
 
+
+@dataclass(slots=True)
+class _StepChanges:
+    """What the update's own step changes did, for the phase move and the sweep."""
+
+    status_set: set[StepName] = field(default_factory=set)  # steps whose status the update spoke for
+    started: set[StepName] = field(default_factory=set)  # steps this merge moved to running
+    with_errors: set[StepName] = field(default_factory=set)  # steps the update gave an error
+
+
+def _check_now(now: datetime) -> None:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("merge needs a timezone-aware `now`, e.g. datetime.now(UTC)")
+
+
+def _record_to_merge_into(current: JobRecord | None, update: JobUpdate, now: datetime) -> JobRecord:
+    """`current`, or a new empty record when there is none; the update must be for this job."""
+    if current is None:
+        if not update.job_id:
+            raise ValueError("a new job record needs update.job_id (the store sets it from the job id it writes)")
+        if sanitise(update.job_id) != update.job_id:
+            raise ValueError("a job id must not contain control characters or secrets")
+        return JobRecord(job_id=update.job_id, created_at=now, updated_at=now)
+    if update.job_id is not None and update.job_id != current.job_id:
+        raise ValueError(f"update for job {update.job_id!r} cannot be merged into job {current.job_id!r}")
+    return current
+
+
+def _apply_fields(job: JobRecord, update: JobUpdate, *, was_terminal: bool) -> None:
+    """The plain fields, then the job's error and error code (rules 1 and 3)."""
     for name in _PLAIN_FIELDS:
         value = getattr(update, name)
         if value is not None:
@@ -205,41 +236,42 @@ def merge(current: JobRecord | None, update: JobUpdate, now: datetime) -> JobRec
     if update.error_code is not None and (not was_terminal or (job.error_code is None and job.phase in FAILURE_PHASES)):
         job.error_code = _clip(sanitise(update.error_code), ERROR_CODE_MAX_CHARS)
 
-    set_by_update: set[StepName] = set()  # steps whose status the update spoke for
-    started: set[StepName] = set()  # steps this merge moved to running
-    step_errors: set[StepName] = set()
+
+def _apply_steps(job: JobRecord, update: JobUpdate, source: str | None, now: datetime, *, frozen: bool) -> _StepChanges:
+    """Each step the update names: its content, then its status where allowed (rules 3, 4 and 6)."""
+    changes = _StepChanges()
     for name, step_update in update.steps.items():
         step = job.steps[name]
         if step_update.error is not None:
-            step_errors.add(name)
-        _apply_step_content(step, step_update, frozen=was_terminal)
+            changes.with_errors.add(name)
+        _apply_step_content(step, step_update, frozen=frozen)
         if step_update.status is None:
             continue
-        set_by_update.add(name)
-        if _allowed(step.status, step_update.status, frozen=was_terminal):
+        changes.status_set.add(name)
+        if _allowed(step.status, step_update.status, frozen=frozen):
             before = step.status
             _set_status(step, step_update.status, _text(step_update.source) or source, now)
             if step.status is StepStatus.RUNNING and before is not StepStatus.RUNNING:
-                started.add(name)
+                changes.started.add(name)
+    return changes
 
-    new_phase = _next_phase(job.phase, update.phase)
+
+def _move_phase(
+    job: JobRecord, requested: Phase | None, changes: _StepChanges, source: str | None, now: datetime
+) -> None:
+    """Move the phase forward and start the step it names, unless the update set that step itself (rules 2 and 5)."""
+    new_phase = _next_phase(job.phase, requested)
     if new_phase is not None:
         job.phase = new_phase
         active = PHASE_TO_STEP[new_phase]
         if (
             active is not None
-            and active not in set_by_update
+            and active not in changes.status_set
             and job.steps[active].status in (StepStatus.PENDING, StepStatus.FAILED)
         ):
             _set_status(job.steps[active], StepStatus.RUNNING, source, now)
-            started.add(active)
+            changes.started.add(active)
     job.status = status_for_phase(job.phase)
-
-    _sweep(job, started, step_errors, source, now)
-    job.applied_updates = [*current.applied_updates, update.update_id][-APPLIED_MEMORY:]
-    job.version = current.version + 1
-    job.updated_at = now
-    return job
 
 
 def is_consistent(job: JobRecord) -> bool:

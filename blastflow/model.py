@@ -146,6 +146,7 @@ def is_job_id(value: str) -> bool:
 
 
 def utcnow() -> datetime:
+    """Now, timezone-aware in UTC: the one clock of job records, stores and the local backend's run files."""
     return datetime.now(UTC)
 
 

@@ -22,7 +22,16 @@ from dataclasses import dataclass, field
 from blastflow.errors import InputError
 from blastflow.programs import PROGRAMS, check_program
 
-__all__ = ["ALLOWED", "CONTROLLED", "TASKS", "OptionSpec", "check_options", "search_options", "supported"]
+__all__ = [
+    "ALLOWED",
+    "CONTROLLED",
+    "SEARCH_PARAMETER_OPTIONS",
+    "TASKS",
+    "OptionSpec",
+    "check_options",
+    "search_options",
+    "supported",
+]
 
 _ALL = frozenset(PROGRAMS)
 _NUCL_QUERY = frozenset({"blastn", "blastx", "tblastx"})
@@ -214,6 +223,10 @@ CONTROLLED: dict[str, str] = {
 }
 
 
+# Refused from the user but written by `search_options` itself, from the search's own parameters.
+SEARCH_PARAMETER_OPTIONS = frozenset({"-evalue", "-max_target_seqs"})
+
+
 def check_options(program: str, text: str) -> list[str]:
     """Parse a BLAST option string and check it against `program`'s allow-list.
 
@@ -274,7 +287,8 @@ def search_options(program: str, text: str, evalue: float, max_target_seqs: int)
         raise _error(f"evalue must be a positive number, not {evalue!r}")
     if max_target_seqs < 1:
         raise _error(f"max_target_seqs must be at least 1, not {max_target_seqs}")
-    return [*check_options(program, text), "-evalue", repr(float(evalue)), "-max_target_seqs", str(max_target_seqs)]
+    parameters = {"-evalue": repr(float(evalue)), "-max_target_seqs": str(max_target_seqs)}
+    return [*check_options(program, text), *(item for pair in parameters.items() for item in pair)]
 
 
 def _spec_for(program: str, name: str) -> OptionSpec:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from blastflow.search import PodCounts
 
 __all__ = ["eta_seconds", "format_duration", "percent_done", "progress_line"]
@@ -30,29 +32,45 @@ def eta_seconds(counts: PodCounts, elapsed_s: float) -> float | None:
     return (counts.total - counts.finished) / rate
 
 
-def format_duration(seconds: float) -> str:
-    """Short human duration: 45 s, 3 min 20 s, 2 h 05 min.
+def format_duration(seconds: float | None) -> str:
+    """A duration for people: ``850 ms``, ``12.3 s``, ``4 min 05 s``, ``2 h 03 min``; empty when unknown.
+
+    The one duration format of blastflow: the CLI, the progress line and the page all use it.
+
+    Args:
+        seconds: the duration; None, a negative number or NaN means unknown.
+
+    Returns:
+        Milliseconds under a second, tenths of a second under a minute, then whole
+        minutes and seconds, then hours and minutes (both truncated, never rounded up).
 
     Example:
-        >>> format_duration(200), format_duration(7500), format_duration(4.2)
-        ('3 min 20 s', '2 h 05 min', '4 s')
+        >>> [format_duration(s) for s in (None, 0.85, 12.3, 245, 7380)]
+        ['', '850 ms', '12.3 s', '4 min 05 s', '2 h 03 min']
     """
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {secs:02d} s"
-    return f"{secs} s"
+    if seconds is None or seconds < 0 or math.isnan(seconds):
+        return ""
+    ms = round(seconds * 1_000)  # rounded: 0.57 * 1000 is 569.99..., and stored durations are whole ms
+    if ms < 1_000:
+        return f"{ms} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = int(seconds)
+    if whole < 3_600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3_600} h {whole % 3_600 // 60:02d} min"
 
 
-def progress_line(counts: PodCounts, elapsed_s: float) -> str:
-    """One line a person reads in the log and on the timeline.
+def progress_line(counts: PodCounts, elapsed_s: float | None = None) -> str:
+    """One line a person reads in the log and on the timeline; with `elapsed_s`, an ETA once there is a rate.
+
+    The one progress text of every backend and step (status messages, wait-for-pods, poll).
 
     Example:
         >>> progress_line(PodCounts(succeeded=2, running=2, pending=4), 60)
         '2 of 8 batches done (25%), 2 running, 4 pending; about 3 min 00 s left'
+        >>> progress_line(PodCounts(pending=2))
+        '0 of 2 batches done (0%), 0 running, 2 pending'
     """
     text = (
         f"{counts.finished} of {counts.total} batches done ({percent_done(counts):.0f}%), "
@@ -60,7 +78,7 @@ def progress_line(counts: PodCounts, elapsed_s: float) -> str:
     )
     if counts.failed:
         text += f", {counts.failed} failed"
-    eta = eta_seconds(counts, elapsed_s)
+    eta = eta_seconds(counts, elapsed_s) if elapsed_s is not None else None
     if eta is not None and counts.finished < counts.total:
         text += f"; about {format_duration(eta)} left"
     return text

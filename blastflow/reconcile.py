@@ -6,13 +6,13 @@ the local flow process is alive, and the time; the loop around it is thin.
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Callable
 from datetime import datetime
 
 from blastflow.merge import JobUpdate
 from blastflow.model import JobRecord, JobStatus, Phase
+from blastflow.process import alive
 from blastflow.store.base import StateStore
 
 __all__ = ["MISSING", "pid_alive", "reconcile_jobs", "verdict"]
@@ -72,21 +72,7 @@ def pid_alive(job: JobRecord) -> bool | None:
     """Whether the job's flow process runs, when it ran on this host; None otherwise."""
     if job.pid is None or job.host != socket.gethostname():
         return None
-    try:
-        os.kill(job.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _not_zombie(job.pid)
-
-
-def _not_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
+    return alive(job.pid)
 
 
 def reconcile_jobs(

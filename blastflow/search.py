@@ -7,13 +7,17 @@ No backend, store or orchestration code here: these are plain data.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Batch", "PodCounts", "PreparedRun", "Program", "RunState", "RunStatus", "SearchSpec"]
+if TYPE_CHECKING:
+    from blastflow.query import Query
+
+__all__ = ["Batch", "CheckedSearch", "PodCounts", "PreparedRun", "Program", "RunState", "RunStatus", "SearchSpec"]
 
 
 Program = Literal["blastn", "blastp", "blastx", "tblastn", "tblastx"]
@@ -32,6 +36,19 @@ class SearchSpec(BaseModel):
     max_target_seqs: int = Field(default=10, ge=1, le=5000)
     batch_len: int | None = Field(default=None, ge=1)  # residues per batch; None: backend default
     title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedSearch:
+    """A search that passed the checks every backend needs (`blastflow.steps.prepare.check_search`).
+
+    Backends receive this, never a raw `SearchSpec`, and add only their own rules.
+    """
+
+    spec: SearchSpec  # as the user gave it (database, batch length, title)
+    program: Program
+    query: Query  # parsed, validated, molecule matching the program
+    options: list[str]  # checked BLAST options in argv form, -evalue and -max_target_seqs last
 
 
 class Batch(BaseModel):

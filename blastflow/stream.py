@@ -77,8 +77,23 @@ def stream_child(
         >>> seen
         [('stdout', 'hi')]
     """
+    proc = _start(argv, env=env, cwd=cwd)
+    lines = _start_readers(proc)
+    deadline = time.monotonic() + timeout_s if timeout_s else None
     try:
-        proc = subprocess.Popen(
+        count, timed_out = _relay(proc, lines, on_line, deadline=deadline, on_tick=on_tick, tick_s=tick_s)
+        returncode = proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return StreamResult(returncode=returncode, lines=count, timed_out=timed_out)
+
+
+def _start(argv: Sequence[str], *, env: Mapping[str, str] | None, cwd: Path | None) -> subprocess.Popen[bytes]:
+    """Start the child with both output pipes, no stdin and no shell."""
+    try:
+        return subprocess.Popen(
             list(argv),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -88,12 +103,14 @@ def stream_child(
         )
     except OSError as exc:
         raise SubmitError(
-            f"could not start {Path(argv[0]).name!r}: {exc.strerror or exc}. "
-            "Check that it is installed and on PATH.",
+            f"could not start {Path(argv[0]).name!r}: {exc.strerror or exc}. Check that it is installed and on PATH.",
             child_started=False,
             code="submit_not_started",
         ) from exc
 
+
+def _start_readers(proc: subprocess.Popen[bytes]) -> queue.Queue[tuple[str, object]]:
+    """One thread per pipe, both feeding one queue: (stream, line), then (stream, _EOF)."""
     lines: queue.Queue[tuple[str, object]] = queue.Queue()
     readers = [
         threading.Thread(target=_drain, args=(proc.stdout, "stdout", lines), daemon=True),
@@ -101,36 +118,45 @@ def stream_child(
     ]
     for reader in readers:
         reader.start()
+    return lines
 
-    deadline = time.monotonic() + timeout_s if timeout_s else None
+
+def _relay(
+    proc: subprocess.Popen[bytes],
+    lines: queue.Queue[tuple[str, object]],
+    on_line: Callable[[str, str], None],
+    *,
+    deadline: float | None,
+    on_tick: Callable[[], None] | None,
+    tick_s: float,
+) -> tuple[int, bool]:
+    """Hand each queued line to `on_line` until both pipes close, ticking and enforcing the deadline.
+
+    Returns:
+        The number of lines, and whether the child was killed for running past `deadline`.
+    """
     open_streams, count, timed_out = 2, 0, False
     next_tick = time.monotonic() + tick_s
-    try:
-        while open_streams:
-            wait = max(0.0, next_tick - time.monotonic())
-            try:
-                stream, item = lines.get(timeout=wait)
-            except queue.Empty:
-                stream, item = "", None
-            if item is _EOF:
-                open_streams -= 1
-            elif isinstance(item, str):
-                count += 1
-                on_line(stream, item)
-            now = time.monotonic()
-            if now >= next_tick:
-                next_tick = now + tick_s
-                if on_tick is not None:
-                    on_tick()
-            if deadline is not None and now > deadline and proc.poll() is None:
-                timed_out = True
-                proc.kill()
-        returncode = proc.wait()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    return StreamResult(returncode=returncode, lines=count, timed_out=timed_out)
+    while open_streams:
+        wait = max(0.0, next_tick - time.monotonic())
+        try:
+            stream, item = lines.get(timeout=wait)
+        except queue.Empty:
+            stream, item = "", None
+        if item is _EOF:
+            open_streams -= 1
+        elif isinstance(item, str):
+            count += 1
+            on_line(stream, item)
+        now = time.monotonic()
+        if now >= next_tick:
+            next_tick = now + tick_s
+            if on_tick is not None:
+                on_tick()
+        if deadline is not None and now > deadline and proc.poll() is None:
+            timed_out = True
+            proc.kill()
+    return count, timed_out
 
 
 def _drain(pipe: IO[bytes] | None, name: str, sink: queue.Queue[tuple[str, object]]) -> None:

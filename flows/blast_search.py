@@ -16,6 +16,7 @@ from blastflow.failure import failure_update
 from blastflow.merge import JobUpdate
 from blastflow.model import Phase, is_job_id
 from blastflow.search import Program, SearchSpec
+from blastflow.store import StateStore
 from blastflow.version import code_version
 from flows.hooks import on_cancellation, on_crashed, on_failure
 from tasks.context import store
@@ -94,25 +95,9 @@ def blast_search(
     Returns:
         The job id, its final phase, the hit count and where the results are.
     """
-    job_id = job_id or str(flow_run.id)
-    if not is_job_id(job_id):
-        raise InputError(f"job_id {job_id!r} is not a UUID4; leave it empty to use the flow run id")
+    job_id = _job_id(job_id)
     jobs = store()
-    jobs.update(
-        job_id,
-        JobUpdate(
-            job_id=job_id,
-            phase=Phase.QUEUED,
-            title=title or f"{program} {Path(query).name if not query.lstrip().startswith('>') else 'query'}",
-            program=program,
-            backend=backend,
-            flow_run_id=str(flow_run.id),
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            code_version=code_version(),
-            source="flow",
-        ),
-    )
+    jobs.update(job_id, _queued(job_id, program=program, query=query, title=title, backend=backend))
     try:
         spec = _search_spec(
             program=program,
@@ -125,14 +110,53 @@ def blast_search(
             title=title,
         )
         _check_pinned_code()
-        run = prepare(job_id, backend, spec)
-        submit(run)
-        wait_for_pods(run)
-        poll(run)
-        result = finalize(run)
+        result = _run_steps(job_id, backend, spec)
     except Exception as exc:
-        current = jobs.get(job_id)
-        step = current.active_step if current is not None else None
-        jobs.update(job_id, failure_update(exc, step, source="flow"))
+        _record_failure(jobs, job_id, exc)
         raise
     return {"job_id": job_id, "phase": Phase.COMPLETED.value, **result}
+
+
+def _job_id(requested: str | None) -> str:
+    """The job id asked for, else the flow run id; either must be a UUID4."""
+    job_id = requested or str(flow_run.id)
+    if not is_job_id(job_id):
+        raise InputError(f"job_id {job_id!r} is not a UUID4; leave it empty to use the flow run id")
+    return job_id
+
+
+def _queued(job_id: str, *, program: str, query: str, title: str, backend: str) -> JobUpdate:
+    """The job's first record: queued, with what it searches and where this run executes."""
+    return JobUpdate(
+        job_id=job_id,
+        phase=Phase.QUEUED,
+        title=title or _default_title(program, query),
+        program=program,
+        backend=backend,
+        flow_run_id=str(flow_run.id),
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        code_version=code_version(),
+        source="flow",
+    )
+
+
+def _default_title(program: str, query: str) -> str:
+    """``blastx transcripts.fasta``, or ``blastx query`` for FASTA text."""
+    return f"{program} {Path(query).name if not query.lstrip().startswith('>') else 'query'}"
+
+
+def _run_steps(job_id: str, backend: str, spec: SearchSpec) -> dict[str, object]:
+    """prepare → submit → wait for pods → poll → finalize, each a Prefect task; finalize's summary."""
+    run = prepare(job_id, backend, spec)
+    submit(run)
+    wait_for_pods(run)
+    poll(run)
+    return finalize(run)
+
+
+def _record_failure(jobs: StateStore, job_id: str, exc: Exception) -> None:
+    """Fail the job at the step it was in, with the exception's message and code."""
+    current = jobs.get(job_id)
+    step = current.active_step if current is not None else None
+    jobs.update(job_id, failure_update(exc, step, source="flow"))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from uuid import UUID
 
 from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 
-from blastflow.model import JobRecord
+from blastflow.model import JobRecord, utcnow
 from blastflow.reconcile import MISSING, reconcile_jobs
 from blastflow.settings import get_settings
 from tasks.context import store
@@ -44,7 +43,7 @@ def reconcile(quiet_threshold_s: float | None = None) -> list[str]:
     """
     threshold = quiet_threshold_s or get_settings().quiet_threshold_s
     written = reconcile_jobs(
-        store(), now=lambda: datetime.now(UTC), run_state=flow_run_state, quiet_threshold_s=threshold
+        store(), now=utcnow, run_state=flow_run_state, quiet_threshold_s=threshold
     )
     logger = get_run_logger()
     for job in written:

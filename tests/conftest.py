@@ -17,6 +17,9 @@ from blastflow.store.base import StateStore
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The ElasticBLAST doubles' fixtures (fake cluster, Kubernetes API, `elastic-blast`, `elb_world`), for every suite.
+pytest_plugins = ["tests.doubles.elb_doubles"]
+
 # ======================================================================================================
 # Azurite (Azure Storage emulator): Table and Blob services, started by the test suite itself.
 # ======================================================================================================

@@ -9,7 +9,7 @@ from Bio import SeqIO
 from hypothesis import given
 from hypothesis import strategies as st
 
-from blastflow.batch import BATCH_LEN_CAP, BATCH_LEN_FLOOR, default_batch_len, plan_batches, write_batches
+from blastflow.batch import plan_batches, write_batches
 from blastflow.query import load_query
 
 PROT = Path(__file__).resolve().parent.parent / "data" / "sinvicta" / "Sinvicta2-2-3.prot.subset.fasta"
@@ -49,19 +49,3 @@ def test_written_batches_hold_the_query_exactly(tmp_path: Path) -> None:
         assert batch.residues == sum(len(r) for r in records)
         assert batch.residues <= 5_000 or batch.sequences == 1
     assert max(len(line) for b in batches for line in b.path.read_text().splitlines() if not line.startswith(">")) == 80
-
-
-@pytest.mark.parametrize("program", BATCH_LEN_CAP)
-def test_default_batch_len_bounds(program: str) -> None:
-    assert default_batch_len(program, 10, 8) == BATCH_LEN_FLOOR[program]
-    assert default_batch_len(program, 10**12, 8) == BATCH_LEN_CAP[program]
-
-
-def test_default_batch_len_fills_the_slots() -> None:
-    query = load_query(str(PROT))
-    records = query.records[:40]
-    total = sum(r.length for r in records)
-    batch_len = default_batch_len("blastp", total, 4)
-    batches = plan_batches([r.length for r in records], batch_len)
-    assert batch_len == -(-total // 4)
-    assert 4 <= len(batches) <= 5  # whole sequences rarely pack exactly: at most one extra, small batch

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ops import stack
+from ops import prefect_admin
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTAINERFILE = ROOT / "deployments" / "Containerfile"
@@ -59,7 +59,7 @@ def problems(config: dict[str, Any], root: Path = ROOT) -> list[str]:
         found += _work_pool_problems(name, deployment)
         found += _path_problems(name, deployment, root)
     used_pools = {(d.get("work_pool") or {}).get("name") for d in deployments}
-    unused = sorted(set(stack.WORK_POOLS) - used_pools)
+    unused = sorted(set(prefect_admin.WORK_POOLS) - used_pools)
     found += [f"work pool {pool!r} of the stack has no deployment" for pool in unused]
     return found
 
@@ -112,17 +112,17 @@ def _schedule_problems(where: str, schedule: dict[str, Any]) -> list[str]:
 
 def _work_pool_problems(name: str, deployment: dict[str, Any]) -> list[str]:
     pool = (deployment.get("work_pool") or {}).get("name")
-    if pool not in stack.WORK_POOLS:
-        return [f"{name}: work pool {pool!r} is not one `blastflow up` creates ({', '.join(stack.WORK_POOLS)})"]
-    template = stack.base_job_template(stack.WORK_POOLS[pool])
+    if pool not in prefect_admin.WORK_POOLS:
+        return [f"{name}: work pool {pool!r} is not one `blastflow up` creates ({', '.join(prefect_admin.WORK_POOLS)})"]
+    template = prefect_admin.base_job_template(prefect_admin.WORK_POOLS[pool])
     variables = template["variables"]["properties"]
     job_variables = deployment["work_pool"].get("job_variables") or {}
     unknown = sorted(set(job_variables) - set(variables))
     out = [f"{name}: job variable {v!r} is not in the {pool} template" for v in unknown]
     beat = (job_variables.get("env") or {}).get("PREFECT_FLOWS_HEARTBEAT_FREQUENCY")
-    if beat != str(stack.HEARTBEAT_FREQUENCY_S):
-        out.append(f"{name}: env PREFECT_FLOWS_HEARTBEAT_FREQUENCY is {beat!r}, not {stack.HEARTBEAT_FREQUENCY_S} "
-                   "(the zombie automation's window is built on it)")
+    if beat != str(prefect_admin.HEARTBEAT_FREQUENCY_S):
+        out.append(f"{name}: env PREFECT_FLOWS_HEARTBEAT_FREQUENCY is {beat!r}, "
+                   f"not {prefect_admin.HEARTBEAT_FREQUENCY_S} (the zombie automation's window is built on it)")
     return out
 
 
@@ -179,7 +179,7 @@ def _image_copies(top: str) -> bool:
 
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
-    return stack.load_prefect_yaml()
+    return prefect_admin.load_prefect_yaml()
 
 
 def test_prefect_yaml_has_no_dangling_reference(config: dict[str, Any]) -> None:
@@ -188,8 +188,8 @@ def test_prefect_yaml_has_no_dangling_reference(config: dict[str, Any]) -> None:
 
 def test_the_deployments_the_issue_asks_for(config: dict[str, Any]) -> None:
     by_name = {d["name"]: d for d in config["deployments"]}
-    assert by_name["blast-search"]["work_pool"]["name"] == stack.LOCAL_POOL
-    assert by_name["blast-search-k8s"]["work_pool"]["name"] == stack.K8S_POOL
+    assert by_name["blast-search"]["work_pool"]["name"] == prefect_admin.LOCAL_POOL
+    assert by_name["blast-search-k8s"]["work_pool"]["name"] == prefect_admin.K8S_POOL
     k8s_variables = by_name["blast-search-k8s"]["work_pool"]["job_variables"]
     assert {"image", "namespace", "service_account_name", "cpu_request", "memory_limit"} <= set(k8s_variables)
     assert by_name["reconcile"]["schedules"] == [{"interval": 60}]
@@ -198,14 +198,15 @@ def test_the_deployments_the_issue_asks_for(config: dict[str, Any]) -> None:
 
 
 def test_the_local_deployments_are_the_ones_up_deploys(config: dict[str, Any]) -> None:
-    local = stack.deployment_names(config, [stack.LOCAL_POOL])
+    local = prefect_admin.deployment_names(config, [prefect_admin.LOCAL_POOL])
     assert local == ["blast-search", "reconcile", "sample-search-nightly"]
-    assert set(stack.deployment_names(config, stack.WORK_POOLS)) == {d["name"] for d in config["deployments"]}
+    everything = prefect_admin.deployment_names(config, prefect_admin.WORK_POOLS)
+    assert set(everything) == {d["name"] for d in config["deployments"]}
 
 
 def test_the_zombie_window_tolerates_three_missed_heartbeats() -> None:
-    assert stack.ZOMBIE_WITHIN_S >= 3 * stack.HEARTBEAT_FREQUENCY_S
-    assert stack.zombie_automation().trigger.within.total_seconds() == stack.ZOMBIE_WITHIN_S
+    assert prefect_admin.ZOMBIE_WITHIN_S >= 3 * prefect_admin.HEARTBEAT_FREQUENCY_S
+    assert prefect_admin.zombie_automation().trigger.within.total_seconds() == prefect_admin.ZOMBIE_WITHIN_S
 
 
 def test_the_ui_run_form_is_typed_and_documented_by_the_flow() -> None:
@@ -283,15 +284,16 @@ def test_a_planted_mistake_is_caught(case: str, config: dict[str, Any], tmp_path
     planted = tmp_path / "prefect.yaml"
     planted.write_text(yaml.safe_dump(bad, sort_keys=False))
 
-    found = problems(stack.load_prefect_yaml(planted))
+    found = problems(prefect_admin.load_prefect_yaml(planted))
 
     assert any(expected in p for p in found), f"{case}: expected {expected!r} in {found}"
 
 
 def test_a_deleted_deployment_leaves_its_pool_dangling(config: dict[str, Any], tmp_path: Path) -> None:
     bad = copy.deepcopy(config)
-    bad["deployments"] = [d for d in bad["deployments"] if d["work_pool"]["name"] != stack.K8S_POOL]
+    bad["deployments"] = [d for d in bad["deployments"] if d["work_pool"]["name"] != prefect_admin.K8S_POOL]
     planted = tmp_path / "prefect.yaml"
     planted.write_text(yaml.safe_dump(bad))
 
-    assert "work pool 'blastflow-k8s' of the stack has no deployment" in problems(stack.load_prefect_yaml(planted))
+    found = problems(prefect_admin.load_prefect_yaml(planted))
+    assert "work pool 'blastflow-k8s' of the stack has no deployment" in found

@@ -7,16 +7,18 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from blastflow.model import JobRecord
-from ui import view
+from ui.view.failure import failure_banner
+from ui.view.header import job_header
+from ui.view.markdown import escape_markdown
 
 __all__ = ["render_banner", "render_header"]
 
 
 def render_header(job: JobRecord, prefect_ui_url: str | None) -> None:
     """Title, status badge, phase message, started/elapsed/finished, backend and the Prefect run link."""
-    header = view.job_header(job, datetime.now(UTC), prefect_ui_url)
+    header = job_header(job, datetime.now(UTC), prefect_ui_url)
     # A heading takes Markdown: the job's title goes in escaped, so it shows as the text it is.
-    st.subheader(view.escape_markdown(header.title), anchor=False)
+    st.subheader(escape_markdown(header.title), anchor=False)
     badge, message = st.columns([1, 5], vertical_alignment="center")
     with badge:
         st.badge(header.badge.label, icon=header.badge.icon, color=header.badge.color)
@@ -50,11 +52,11 @@ def render_header(job: JobRecord, prefect_ui_url: str | None) -> None:
 
 def render_banner(job: JobRecord) -> None:
     """The failure banner: our heading, then the authoritative error as text (fix D)."""
-    banner = view.failure_banner(job)
+    banner = failure_banner(job)
     if banner is None:
         return
     with st.container(border=True, key="failure_banner"):
         st.error(banner.heading, icon=":material/error:")
         st.code(banner.text, language=None, wrap_lines=True)
         if banner.code and banner.code != banner.text:
-            st.caption(f"Error code: {view.escape_markdown(banner.code)}")
+            st.caption(f"Error code: {escape_markdown(banner.code)}")

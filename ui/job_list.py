@@ -10,7 +10,9 @@ import streamlit as st
 from blastflow.errors import StoreError
 from blastflow.model import JobStatus
 from blastflow.store.base import StateStore
-from ui import view
+from ui.view.header import status_badge
+from ui.view.job_list import JOB_LIST_COLUMNS, filter_jobs, job_rows
+from ui.view.refresh import LIST_REFRESH_S, list_refresh_interval
 
 __all__ = ["LIST_LIMIT", "open_job", "render"]
 
@@ -31,7 +33,7 @@ def render(store: StateStore) -> None:
         statuses = st.multiselect(
             "Status",
             list(JobStatus),
-            format_func=lambda s: view.status_badge(s).label,
+            format_func=lambda s: status_badge(s).label,
             key="status",
             bind="query-params",
             placeholder="All",
@@ -42,7 +44,7 @@ def render(store: StateStore) -> None:
 
 
 def _live_list(store: StateStore, statuses: tuple[JobStatus, ...], search: str) -> None:
-    interval = st.session_state.get("list_refresh", view.LIST_REFRESH_S)
+    interval = st.session_state.get("list_refresh", LIST_REFRESH_S)
 
     @st.fragment(run_every=interval)
     def body() -> None:
@@ -52,8 +54,8 @@ def _live_list(store: StateStore, statuses: tuple[JobStatus, ...], search: str) 
             st.warning("The job store cannot be read right now; the list will try again.")
             st.code(str(err), language=None, wrap_lines=True)
             return
-        shown = view.filter_jobs(jobs, statuses, search)
-        wanted = view.list_refresh_interval(jobs)
+        shown = filter_jobs(jobs, statuses, search)
+        wanted = list_refresh_interval(jobs)
         if wanted != interval:
             st.session_state["list_refresh"] = wanted
             st.rerun(scope="app")  # run_every is fixed per fragment: rebuild it with the new interval
@@ -66,13 +68,13 @@ def _table(jobs: list, truncated: bool) -> None:
     if not jobs:
         st.info("No jobs match. Start one with `blastflow run` or from the Prefect UI.")
         return
-    rows = view.job_rows(jobs, datetime.now(UTC))
+    rows = job_rows(jobs, datetime.now(UTC))
     caption = f"{len(rows):,} job{'s' if len(rows) != 1 else ''}, newest first. Click a row to open the job."
     if truncated:
         caption += f" Only the newest {LIST_LIMIT:,} jobs are read."
     st.caption(caption)
     event = st.dataframe(
-        pd.DataFrame(rows, columns=list(view.JOB_LIST_COLUMNS)),
+        pd.DataFrame(rows, columns=list(JOB_LIST_COLUMNS)),
         hide_index=True,
         on_select="rerun",
         selection_mode="single-row",

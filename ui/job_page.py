@@ -14,11 +14,11 @@ import streamlit as st
 from blastflow.errors import StoreError
 from blastflow.model import JobRecord, is_job_id
 from blastflow.store.base import StateStore
-from ui import view
 from ui.header import render_banner, render_header
 from ui.plots import render_plots
 from ui.results import load_results, render_descriptions, render_downloads
 from ui.timeline import render_timeline
+from ui.view.refresh import LIVE_REFRESH_S, TAB_RUN, TABS, decide_tab, refresh_interval
 
 __all__ = ["TAB_KEY", "render"]
 
@@ -37,7 +37,7 @@ def render(store: StateStore, job_id: str, prefect_ui_url: str | None) -> None:
         return
     if f"tab_in_url:{job_id}" not in st.session_state:
         st.session_state[f"tab_in_url:{job_id}"] = TAB_KEY in st.query_params
-    interval = st.session_state.get(f"refresh:{job_id}", view.LIVE_REFRESH_S)
+    interval = st.session_state.get(f"refresh:{job_id}", LIVE_REFRESH_S)
     st.fragment(_live, run_every=interval)(store, job_id, interval, prefect_ui_url)
 
 
@@ -48,7 +48,7 @@ def _live(store: StateStore, job_id: str, interval: float | None, prefect_ui_url
         st.warning("The job store cannot be read right now; the page will try again.")
         st.code(str(err), language=None, wrap_lines=True)
         return
-    wanted = view.refresh_interval(job, datetime.now(UTC))
+    wanted = refresh_interval(job, datetime.now(UTC))
     st.session_state[f"refresh:{job_id}"] = wanted
     if wanted != interval:
         st.rerun(scope="app")  # run_every is fixed per fragment: rebuild it with the new interval (None stops it)
@@ -64,14 +64,14 @@ def _live(store: StateStore, job_id: str, interval: float | None, prefect_ui_url
 def _tabs(store: StateStore, job: JobRecord) -> None:
     seen_key = f"seen_phase:{job.job_id}"
     current = st.session_state.get(TAB_KEY) or st.query_params.get(TAB_KEY)
-    current = current if current in view.TABS else view.TAB_RUN  # Streamlit ignores an unknown tab in the URL
-    decision = view.decide_tab(
+    current = current if current in TABS else TAB_RUN  # Streamlit ignores an unknown tab in the URL
+    decision = decide_tab(
         st.session_state.get(seen_key), job.phase, current, st.session_state.get(f"tab_in_url:{job.job_id}", False)
     )
     if decision.switch_to is not None:
         st.session_state[TAB_KEY] = decision.switch_to  # fix L2: once, on the rising edge of completed
     st.session_state[seen_key] = job.phase
-    run, descriptions, plots, downloads = st.tabs(list(view.TABS), key=TAB_KEY, bind="query-params")
+    run, descriptions, plots, downloads = st.tabs(list(TABS), key=TAB_KEY, bind="query-params")
     # Tabs bound to the URL track state: only the open one is built (and reads its data).
     if run.open is not False:
         with run:

@@ -1,6 +1,6 @@
 """One live console block per step, fed from the log table and following its tail.
 
-The page keeps, per job and step, the newest `view.LOG_TAIL_LINES` lines and
+The page keeps, per job and step, the newest `LOG_TAIL_LINES` lines and
 the store's cursor in the session; each refresh reads only the lines after the
 cursor (fix H: one block, from the log table, never the row's snapshot too).
 """
@@ -13,7 +13,7 @@ from blastflow.model import JobRecord, StepName
 from blastflow.sanitise import sanitise
 from blastflow.store.base import LogLine, StateStore
 from blastflow.store.cursor import encode_cursor
-from ui import view
+from ui.view.console import LOG_TAIL_LINES, LogTail, console_view, extend_tail
 
 __all__ = ["CONSOLE_MAX_HEIGHT", "read_tail", "render_console"]
 
@@ -22,9 +22,7 @@ _LINE_HEIGHT = 21
 _PAGE = 5_000  # lines per read while catching up
 
 
-def read_tail(
-    store: StateStore, job_id: str, step: StepName, tail: view.LogTail | None, line_count: int = 0
-) -> view.LogTail:
+def read_tail(store: StateStore, job_id: str, step: StepName, tail: LogTail | None, line_count: int = 0) -> LogTail:
     """`tail` brought up to date with the store: only lines after its cursor are read.
 
     The first read of a step starts near its end: `line_count` (the step's
@@ -41,20 +39,20 @@ def read_tail(
     """
     if tail is not None:
         return _catch_up(store, job_id, step, tail, clean=True)
-    start = max(0, line_count - view.LOG_TAIL_LINES)
-    first = view.LogTail(cursor=encode_cursor({step: start})) if start else view.LogTail()
+    start = max(0, line_count - LOG_TAIL_LINES)
+    first = LogTail(cursor=encode_cursor({step: start})) if start else LogTail()
     tail = _catch_up(store, job_id, step, first, clean=False)
     if start and not tail.lines:
-        tail = _catch_up(store, job_id, step, view.LogTail(), clean=False)
+        tail = _catch_up(store, job_id, step, LogTail(), clean=False)
     # Sanitise what is kept, not every line paged past (the store sanitised each on write, too).
-    return view.LogTail(tuple(sanitise(text) for text in tail.lines), tail.seqs, tail.cursor)
+    return LogTail(tuple(sanitise(text) for text in tail.lines), tail.seqs, tail.cursor)
 
 
-def _catch_up(store: StateStore, job_id: str, step: StepName, tail: view.LogTail, *, clean: bool) -> view.LogTail:
+def _catch_up(store: StateStore, job_id: str, step: StepName, tail: LogTail, *, clean: bool) -> LogTail:
     while True:
         page = store.read_logs(job_id, step, after=tail.cursor, limit=_PAGE)
         lines = [_clean(line) for line in page.lines] if clean else page.lines
-        tail = view.extend_tail(tail, lines, page.cursor)
+        tail = extend_tail(tail, lines, page.cursor)
         if len(page.lines) < _PAGE:
             return tail
 
@@ -68,7 +66,7 @@ def render_console(store: StateStore, job: JobRecord, step: StepName) -> None:
     key = f"log:{job.job_id}:{step.value}"
     tail = read_tail(store, job.job_id, step, st.session_state.get(key), job.steps[step].log_line_count)
     st.session_state[key] = tail
-    console = view.console_view(tail, job.steps[step].last_output)
+    console = console_view(tail, job.steps[step].last_output)
     if console.source == "none":
         st.caption("No output yet.")
         return

@@ -7,14 +7,12 @@ Chart builders return Altair charts and are tested without Streamlit.
 
 from __future__ import annotations
 
-import math
-
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from blastflow.model import JobRecord
-from ui import view
+from ui.hit_table import hits_per_query, neg_log10_evalue, overview_rows
 from ui.results import JobResults, show_missing
 
 __all__ = ["evalue_chart", "hits_per_query_chart", "identity_chart", "overview_chart", "render_plots"]
@@ -24,7 +22,7 @@ _TOP_QUERIES = 40
 
 def hits_per_query_chart(frame: pd.DataFrame, top: int = _TOP_QUERIES) -> alt.Chart:
     """A bar per query (the `top` with most hits), longest first."""
-    counts = view.hits_per_query(frame).head(top)
+    counts = hits_per_query(frame).head(top)
     return (
         alt.Chart(counts, title=f"Hits per query (top {min(top, len(counts))})")
         .mark_bar()
@@ -39,7 +37,7 @@ def hits_per_query_chart(frame: pd.DataFrame, top: int = _TOP_QUERIES) -> alt.Ch
 
 def evalue_chart(frame: pd.DataFrame) -> alt.Chart:
     """Distribution of -log10(e-value): higher is a better hit (zero e-values are capped at 300)."""
-    data = pd.DataFrame({"-log10 E": [min(300.0, -_log10(v)) for v in frame["E-value"]]})
+    data = pd.DataFrame({"-log10 E": [neg_log10_evalue(v) for v in frame["E-value"]]})
     return (
         alt.Chart(data, title="E-value distribution")
         .mark_bar()
@@ -66,7 +64,7 @@ def identity_chart(frame: pd.DataFrame) -> alt.Chart:
 
 def overview_chart(frame: pd.DataFrame, query: str) -> alt.LayerChart:
     """Where each subject aligns along `query`: a bar from query start to end per hit, coloured by e-value."""
-    rows = view.overview_rows(frame, query)
+    rows = overview_rows(frame, query)
     length = int(rows["Query length"].max()) if len(rows) else 1
     axis = alt.Scale(domain=[0, length], nice=False)
     query_bar = (
@@ -102,10 +100,6 @@ def overview_chart(frame: pd.DataFrame, query: str) -> alt.LayerChart:
     )
 
 
-def _log10(value: float) -> float:
-    return math.log10(max(value, 1e-300))
-
-
 def render_plots(job: JobRecord, results: JobResults) -> None:
     """The Plots tab."""
     frame = results.frame
@@ -115,7 +109,7 @@ def render_plots(job: JobRecord, results: JobResults) -> None:
     if frame.empty:
         st.info("No hits to plot.")
         return
-    queries = view.hits_per_query(frame)["Query"].tolist()
+    queries = hits_per_query(frame)["Query"].tolist()
     query = st.selectbox("Graphical overview of query", queries, key="overview_query")
     if query is not None:
         _show(overview_chart(frame, query))

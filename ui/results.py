@@ -10,11 +10,11 @@ import streamlit as st
 
 from blastflow.hits import ARCHIVE_FILE, HITS_FILE, read_hits
 from blastflow.model import JobRecord, Phase
-from ui import view
+from ui.hit_table import HIT_TABLE_COLUMNS, filter_hits, hits_frame
 
 __all__ = ["JobResults", "load_results", "render_descriptions", "render_downloads", "show_missing"]
 
-_DESCRIPTION_COLUMNS = list(view.HIT_TABLE_COLUMNS.values())[:8]
+_DESCRIPTION_COLUMNS = list(HIT_TABLE_COLUMNS.values())[:8]
 _EVALUE_LIMITS = {"any": None, "≤ 1e-5": 1e-5, "≤ 1e-10": 1e-10, "≤ 1e-20": 1e-20, "≤ 1e-50": 1e-50}
 
 
@@ -39,7 +39,7 @@ def load_results(job: JobRecord) -> JobResults:
     if not hits_path.is_file():
         return JobResults(None, None, None, location, f"{hits_path} is not readable from this machine.")
     try:
-        frame = view.hits_frame(read_hits(hits_path))
+        frame = hits_frame(read_hits(hits_path))
     except (OSError, ValueError) as err:
         return JobResults(None, None, None, location, f"{hits_path} could not be read: {err}")
     archive = directory / ARCHIVE_FILE
@@ -79,7 +79,7 @@ def render_descriptions(job: JobRecord, results: JobResults) -> None:
         evalue = st.selectbox("E-value", list(_EVALUE_LIMITS), key="hits_evalue")
     with identity_col:
         identity = st.slider("Minimum % identity", 0, 100, 0, key="hits_identity")
-    shown = view.filter_hits(frame, text or "", _EVALUE_LIMITS[evalue], float(identity))
+    shown = filter_hits(frame, text or "", _EVALUE_LIMITS[evalue], float(identity))
     queries = frame["Query"].nunique()
     st.caption(f"{len(shown):,} of {len(frame):,} hits ({queries:,} queries with hits). Click a header to sort.")
     st.dataframe(

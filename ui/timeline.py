@@ -6,7 +6,8 @@ import streamlit as st
 
 from blastflow.model import JobRecord
 from blastflow.store.base import StateStore
-from ui import logs, view
+from ui import logs
+from ui.view.timeline import StepDisplay, StepView, timeline
 
 __all__ = ["render_timeline"]
 
@@ -14,7 +15,7 @@ __all__ = ["render_timeline"]
 def render_timeline(store: StateStore, job: JobRecord) -> None:
     """Steps in order. Only the active or failed step is open by default (fix L); only ACTIVE spins (fix E)."""
     st.markdown("##### Execution steps")
-    for step in view.timeline(job):
+    for step in timeline(job):
         state = job.steps[step.name]
         # Stateful, so a closed step's console is neither read nor sent. The label and icon change
         # only when the step's state does, and then the step falls back to its default (open or not).
@@ -28,7 +29,7 @@ def render_timeline(store: StateStore, job: JobRecord) -> None:
         )
         with expander:
             # Always some content: a step without any ends Streamlit's connected timeline.
-            if step.state is view.StepDisplay.PENDING:
+            if step.state is StepDisplay.PENDING:
                 st.caption("Not started yet.")
                 continue
             # One slot for the summary lines, so lines coming and going never shift the console below
@@ -37,7 +38,7 @@ def render_timeline(store: StateStore, job: JobRecord) -> None:
                 for text in (_message(step, state.message), step.counters):
                     if text:
                         st.text(text)
-            if step.state is view.StepDisplay.ERROR and state.error and state.error != job.error:
+            if step.state is StepDisplay.ERROR and state.error and state.error != job.error:
                 st.code(state.error, language=None, wrap_lines=True)  # the banner already shows the job's
             if expander.open is False:
                 st.caption(f"{step.log_line_count:,} lines of output" if step.log_line_count else "Open to see output.")
@@ -45,8 +46,8 @@ def render_timeline(store: StateStore, job: JobRecord) -> None:
             logs.render_console(store, job, step.name)
 
 
-def _message(step: view.StepView, message: str | None) -> str:
+def _message(step: StepView, message: str | None) -> str:
     # The active step's line is its progress message (or the phase message, fix I); finished steps keep theirs.
-    if step.state is view.StepDisplay.ACTIVE:
+    if step.state is StepDisplay.ACTIVE:
         return step.detail
     return message or ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from blastflow.search import PodCounts, PreparedRun, RunStatus, SearchSpec
+from blastflow.search import CheckedSearch, PodCounts, PreparedRun, RunStatus
 
 __all__ = ["Backend"]
 
@@ -22,8 +22,11 @@ class Backend(Protocol):
 
     name: str
 
-    def prepare(self, job_id: str, spec: SearchSpec, workdir: Path) -> PreparedRun:
-        """Validate everything (raise `InputError` with a clear message) and write the config."""
+    def prepare(self, job_id: str, search: CheckedSearch, workdir: Path) -> PreparedRun:
+        """Check this backend's own rules (raise `InputError` with a clear message), write the config and batches.
+
+        The checks every backend needs have passed already (`blastflow.steps.prepare.check_search`).
+        """
         ...
 
     def submit_command(self, run: PreparedRun) -> list[str]:

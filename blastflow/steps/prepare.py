@@ -1,13 +1,39 @@
-"""Prepare: validate the query, options and database, write the backend config, split batches."""
+"""Prepare: the checks every search needs, then the backend's own checks, config and batches.
+
+`check_search` holds the rules common to all backends (program, query FASTA,
+query molecule against the program, BLAST options against the allow-list);
+a backend's `prepare` receives the `CheckedSearch` and adds only its own rules.
+What a database can be depends on where BLAST runs (a FASTA file or BLAST
+database here, an NCBI name or bucket URL on a cluster), so each backend
+resolves it and applies the one shared molecule rule, `programs.check_db_molecule`.
+"""
 
 from __future__ import annotations
 
 from blastflow.merge import JobUpdate, StepUpdate
 from blastflow.model import Phase, StepName, StepStatus
-from blastflow.search import PreparedRun, SearchSpec
+from blastflow.options import search_options
+from blastflow.programs import check_program, check_query_molecule
+from blastflow.query import load_query
+from blastflow.search import CheckedSearch, PreparedRun, SearchSpec
 from blastflow.steps.context import StepContext
 
-__all__ = ["prepare"]
+__all__ = ["check_search", "prepare"]
+
+
+def check_search(spec: SearchSpec) -> CheckedSearch:
+    """Every check a search needs on any backend; raises `InputError` naming the problem and the fix.
+
+    Example:
+        >>> checked = check_search(SearchSpec(program="blastp", query=">q1\\nMKTAYIAKQR\\n", db="swissprot"))
+        >>> checked.program, checked.query.count, checked.options
+        ('blastp', 1, ['-evalue', '1e-05', '-max_target_seqs', '10'])
+    """
+    program = check_program(spec.program)
+    query = load_query(spec.query)
+    check_query_molecule(program, query.molecule, query.source, query.records[0].id)
+    options = search_options(program, spec.options, spec.evalue, spec.max_target_seqs)
+    return CheckedSearch(spec=spec, program=program, query=query, options=options)
 
 
 def prepare(ctx: StepContext, spec: SearchSpec) -> PreparedRun:
@@ -15,7 +41,7 @@ def prepare(ctx: StepContext, spec: SearchSpec) -> PreparedRun:
     ctx.write(JobUpdate(phase=Phase.PREPARING, program=spec.program, title=spec.title or None))
     log = ctx.log(StepName.PREPARE)
     log.add(f"Checking {spec.program} query, options and database")
-    run = ctx.backend.prepare(ctx.job_id, spec, ctx.settings.job_dir(ctx.job_id))
+    run = ctx.backend.prepare(ctx.job_id, check_search(spec), ctx.settings.job_dir(ctx.job_id))
     log.add(f"{run.query_count} queries, {run.query_length:,} residues ({run.molecule})")
     log.add(f"Database: {run.database_label}")
     if run.options:

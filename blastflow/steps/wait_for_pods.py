@@ -5,6 +5,7 @@ from __future__ import annotations
 from blastflow.errors import BackendError, TimedOut
 from blastflow.merge import JobUpdate, StepUpdate
 from blastflow.model import Phase, StepName
+from blastflow.progress import progress_line
 from blastflow.search import PodCounts, PreparedRun, RunState
 from blastflow.steps.context import StepContext
 
@@ -40,7 +41,7 @@ def wait_for_pods(ctx: StepContext, run: PreparedRun) -> PodCounts:
             counts = ctx.backend.pod_counts(run)
             if counts != last:
                 last = counts
-                text = f"pods: {counts.running} running, {counts.pending} pending, {counts.finished} finished"
+                text = progress_line(counts)
                 log.add(text)
                 ctx.write(
                     JobUpdate(steps={StepName.WAIT_FOR_PODS: StepUpdate(counters=counts.as_counters(), message=text)})

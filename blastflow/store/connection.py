@@ -128,6 +128,19 @@ def parse_azure_connection_string(text: str) -> AzureTarget:
     """
     register_secret(text)
     register_secret(text.strip().rstrip(";"))
+    parts = _connection_parts(text)
+    for name in _SECRET_PARTS:
+        register_secret(parts.get(name))
+    if "usedevelopmentstorage" in parts:
+        return _development_storage(parts)
+    account = _account_name(parts)
+    _check_credentials(parts)
+    endpoint = _table_endpoint(parts, account)
+    return AzureTarget(text, account, endpoint.rstrip("/"))
+
+
+def _connection_parts(text: str) -> dict[str, str]:
+    """The string's Key=Value parts, keys lowercased; empty parts (a trailing ';') are skipped."""
     parts: dict[str, str] = {}
     for index, part in enumerate(p.strip() for p in text.split(";")):
         if not part:
@@ -139,21 +152,26 @@ def parse_azure_connection_string(text: str) -> AzureTarget:
                 "e.g. AccountName=…;AccountKey=…;TableEndpoint=…)"
             )
         parts[key.strip().lower()] = value.strip()
-    for name in _SECRET_PARTS:
-        register_secret(parts.get(name))
-    if parts.get("usedevelopmentstorage", "").lower() == "true":
-        if len(parts) > 1:
-            raise ConfigError(
-                "UseDevelopmentStorage=true stands alone; to reach Azurite on other ports give "
-                "AccountName=devstoreaccount1;AccountKey=…;TableEndpoint=http://127.0.0.1:PORT/devstoreaccount1"
-            )
-        full = (
-            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={_AZURITE_KEY};"
-            f"TableEndpoint={_AZURITE_TABLE_ENDPOINT};"
-        )
-        return AzureTarget(full, AZURITE_ACCOUNT, _AZURITE_TABLE_ENDPOINT)
-    if "usedevelopmentstorage" in parts:
+    return parts
+
+
+def _development_storage(parts: dict[str, str]) -> AzureTarget:
+    """``UseDevelopmentStorage=true``, alone: Azurite on its default port with the published key."""
+    if parts["usedevelopmentstorage"].lower() != "true":
         raise ConfigError("UseDevelopmentStorage must be 'true' (or left out)")
+    if len(parts) > 1:
+        raise ConfigError(
+            "UseDevelopmentStorage=true stands alone; to reach Azurite on other ports give "
+            "AccountName=devstoreaccount1;AccountKey=…;TableEndpoint=http://127.0.0.1:PORT/devstoreaccount1"
+        )
+    full = (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={_AZURITE_KEY};"
+        f"TableEndpoint={_AZURITE_TABLE_ENDPOINT};"
+    )
+    return AzureTarget(full, AZURITE_ACCOUNT, _AZURITE_TABLE_ENDPOINT)
+
+
+def _account_name(parts: dict[str, str]) -> str:
     account = parts.get("accountname", "")
     if not account:
         raise ConfigError(f"the Azure connection string is missing AccountName=…; {_HOW}")
@@ -161,6 +179,11 @@ def parse_azure_connection_string(text: str) -> AzureTarget:
         raise ConfigError(
             f"AccountName={account[:40]!r} is not a storage account name (3-24 lowercase letters and digits)"
         )
+    return account
+
+
+def _check_credentials(parts: dict[str, str]) -> None:
+    """An AccountKey (which must be base64) or a SharedAccessSignature."""
     key = parts.get("accountkey")
     if key is None and not parts.get("sharedaccesssignature"):
         raise ConfigError(
@@ -177,6 +200,10 @@ def parse_azure_connection_string(text: str) -> AzureTarget:
                 "the AccountKey in the Azure connection string is not base64 (was it cut short, or quoted?); "
                 "copy it again from the storage account's 'Access keys' page"
             ) from None
+
+
+def _table_endpoint(parts: dict[str, str], account: str) -> str:
+    """TableEndpoint=, else the account's default endpoint; an http(s) URL either way."""
     endpoint = parts.get("tableendpoint") or _default_table_endpoint(parts, account)
     split = urlsplit(endpoint)
     if split.scheme not in ("http", "https") or not split.netloc:
@@ -184,7 +211,7 @@ def parse_azure_connection_string(text: str) -> AzureTarget:
             f"TableEndpoint {sanitise(endpoint)[:80]!r} is not an http(s) URL, e.g. "
             "https://<account>.table.core.windows.net or http://127.0.0.1:10002/devstoreaccount1"
         )
-    return AzureTarget(text, account, endpoint.rstrip("/"))
+    return endpoint
 
 
 def _default_table_endpoint(parts: dict[str, str], account: str) -> str:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Generic, TypeVar
 
 from blastflow.errors import InputError, StoreError
 from blastflow.merge import JobUpdate, merge
-from blastflow.model import JobRecord
+from blastflow.model import JobRecord, utcnow
 
 __all__ = ["MAX_ATTEMPTS", "Read", "WriteConflict", "backoff_s", "merge_and_write"]
 
@@ -44,10 +44,6 @@ def backoff_s(attempt: int) -> float:
     return random.uniform(0, min(_BACKOFF_CAP_S, 0.002 * 2**attempt))
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def merge_and_write(
     job_id: str,
     update: JobUpdate,
@@ -77,7 +73,7 @@ def merge_and_write(
     if update.job_id not in (None, job_id):
         raise InputError(f"update.job_id {update.job_id!r} does not match the job id {job_id!r} it is written to")
     update = update.model_copy(update={"job_id": job_id})
-    clock = now or _utcnow
+    clock = now or utcnow
     for attempt in range(attempts):
         current = read()
         new = merge(current.record, update, clock())

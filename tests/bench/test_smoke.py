@@ -15,9 +15,7 @@ needs_blast = pytest.mark.skipif(shutil.which("blastp") is None, reason="BLAST+ 
 
 
 def bench(name: str) -> ModuleType:
-    """Load `bench/<name>.py` as a module (bench/ is scripts, not a package on the test path)."""
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
+    """Load `bench/<name>.py` as a module (bench/ is scripts, not a package; each puts the repo root on sys.path)."""
     spec = importlib.util.spec_from_file_location(f"bench_smoke_{name}", REPO / "bench" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -1,9 +1,8 @@
 """Pytest fixtures for the ElasticBLAST test doubles: fake cluster, fake Kubernetes API, fake `elastic-blast`.
 
-Use them from any conftest with two lines:
-
-    sys.path.insert(0, str(<repo>/tests/doubles))
-    from elb_doubles import *  # noqa: F403
+Not a double itself: it wires the doubles together. tests/conftest.py registers it as a plugin
+(`pytest_plugins = ["tests.doubles.elb_doubles"]`), so every test can ask for these fixtures by name;
+import the constants and helpers (`PROT_DB`, `first_records`, `ElbWorld`) from here.
 
 `elb_world` is the one most tests want: a fake cluster, its Kubernetes API
 server on 127.0.0.1 with a kubeconfig, the fake `elastic-blast` first on PATH,
@@ -16,6 +15,7 @@ way a deployment's environment would.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import uuid
@@ -25,10 +25,8 @@ from pathlib import Path
 
 import pytest
 
-if str(Path(__file__).resolve().parent) not in sys.path:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fake_cluster import FakeCluster
-from fake_k8s import FakeKubernetes
+from tests.doubles.fake_cluster import FakeCluster
+from tests.doubles.fake_k8s import FakeKubernetes
 
 __all__ = [
     "ElbWorld",
@@ -39,6 +37,7 @@ __all__ = [
     "fake_k8s",
     "fake_kubeconfig",
     "first_records",
+    "module_launcher",
     "sample_fasta",
 ]
 
@@ -51,6 +50,32 @@ SAMPLE_DATA = next(
 )
 NUCL_DB, PROT_DB = "sinvicta_cdna", "sinvicta_prot"
 AZURITE_ACCOUNT = "devstoreaccount1"
+
+
+def module_launcher(path: Path, module: str) -> Path:
+    """Write an executable at `path` that runs `python -m <module>` with this repository importable.
+
+    A double that is a program (the fake `elastic-blast`, its wrapper) runs as a module of the
+    `tests` package, which is not installed: the launcher puts the repository root first on
+    PYTHONPATH, then execs this interpreter (same process, so its pid and process group are the launcher's).
+
+    Args:
+        path: Where to write the launcher (its directory is created).
+        module: The double's module, e.g. ``"tests.doubles.fake_elastic_blast"``.
+
+    Returns:
+        `path`, executable.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "#!/bin/sh\n"
+        f"# TEST DOUBLE launcher: runs `python -m {module}` in place of the real program.\n"
+        f'PYTHONPATH={shlex.quote(str(REPO))}"${{PYTHONPATH:+:$PYTHONPATH}}"\n'
+        "export PYTHONPATH\n"
+        f'exec {shlex.quote(sys.executable)} -m {module} "$@"\n'
+    )
+    path.chmod(0o755)
+    return path
 
 
 def sample_fasta(kind: str) -> Path:
@@ -106,18 +131,9 @@ def fake_kubeconfig(fake_k8s: FakeKubernetes, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def fake_elastic_blast(fake_cluster: FakeCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Put the fake `elastic-blast` first on PATH (a launcher that runs fake_elastic_blast.py)."""
+    """Put the fake `elastic-blast` first on PATH: a launcher of `python -m tests.doubles.fake_elastic_blast`."""
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    launcher = bin_dir / "elastic-blast"
-    launcher.write_text(
-        f"#!{sys.executable}\n"
-        '"""TEST DOUBLE launcher: runs tests/doubles/fake_elastic_blast.py as `elastic-blast`."""\n'
-        "import runpy, sys\n"
-        "sys.argv[0] = 'elastic-blast'\n"
-        f"runpy.run_path({str(DOUBLES / 'fake_elastic_blast.py')!r}, run_name='__main__')\n"
-    )
-    launcher.chmod(0o755)
+    launcher = module_launcher(bin_dir / "elastic-blast", "tests.doubles.fake_elastic_blast")
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
     monkeypatch.setenv("FAKE_ELB_STATE", str(fake_cluster.directory))
     monkeypatch.delenv("FAKE_ELB_SCENARIO", raising=False)

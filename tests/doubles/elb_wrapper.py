@@ -9,7 +9,9 @@ For `submit` only (every other subcommand is the fake's, untouched):
 - FAULTS_ELB_RECORD: a file; every line this process writes to stdout or stderr (its own and the fake's) is
   appended to it as a JSON ``[stream, text]`` line, exactly as written: the ground truth of what was printed.
 
-Like the fake, it is a Python program: stdout is block-buffered on a pipe unless PYTHONUNBUFFERED=1.
+Like the fake, it is a Python program: stdout is block-buffered on a pipe unless PYTHONUNBUFFERED=1. It runs as
+`python -m tests.doubles.elb_wrapper` (the launcher from `tests.doubles.faultkit.elb_wrapper`) and runs the fake
+in this same process.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-FAKE = Path(__file__).resolve().parents[1] / "doubles" / "fake_elastic_blast.py"
+FAKE = "tests.doubles.fake_elastic_blast"
 
 
 class _Recorded:
@@ -68,7 +70,7 @@ def main() -> int:
         if os.environ.get("FAULTS_ELB_SAY_EXIT"):
             return int(os.environ["FAULTS_ELB_SAY_EXIT"])
     try:
-        runpy.run_path(str(FAKE), run_name="__main__")
+        runpy.run_module(FAKE, run_name="__main__")
     except SystemExit as done:
         sys.stdout.flush()
         sys.stderr.flush()

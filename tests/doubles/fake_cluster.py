@@ -1,5 +1,8 @@
 """TEST DOUBLE: the cluster behind the fake `elastic-blast` and the fake Kubernetes API server.
 
+It imitates the Kubernetes cluster ElasticBLAST runs a search on: its pods, their logs, the results
+export and the janitor, in a file rather than on cloud machines.
+
 One JSON file (with a lock file beside it) is the cluster: `elastic-blast submit`
 (a child process) adds a search with its batches; the Kubernetes API server (a
 thread in the test process) and `elastic-blast status` read it. Time is counted

@@ -14,6 +14,9 @@ FAKE_ELB_SCENARIO (overrides the cluster's scenario), FAKE_ELB_HANDSHAKE (a
 path: after its first stdout line submit waits for this file to appear, at most
 FAKE_ELB_HANDSHAKE_TIMEOUT seconds, which lets a test see whether that line was
 delivered while the child still ran).
+
+Run as `python -m tests.doubles.fake_elastic_blast` with the repository root on PYTHONPATH: the
+`fake_elastic_blast` fixture puts a launcher that does so first on PATH as `elastic-blast`.
 """
 
 from __future__ import annotations
@@ -31,9 +34,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-if str(Path(__file__).resolve().parent) not in sys.path:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fake_cluster import FakeCluster
+from tests.doubles.fake_cluster import FakeCluster
 
 VERSION = "1.5.0"
 FAILURE_MESSAGE = (

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,9 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-if str(Path(__file__).resolve().parent) not in sys.path:  # the doubles import each other by plain name
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fake_cluster import FakeCluster
+from tests.doubles.fake_cluster import FakeCluster
 
 __all__ = ["FakeKubernetes"]
 

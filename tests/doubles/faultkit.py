@@ -1,6 +1,7 @@
 """What the fault suites share: flow processes to start and kill, waits, /proc process checks, page renders.
 
-Imported by plain name (tests/faults/conftest.py puts this directory on sys.path, as the doubles do).
+A fault-injection helper, not a double: it drives the real flow, store and page, and launches the
+`elastic-blast` wrapper double (`elb_wrapper`). Import it as `from tests.doubles.faultkit import ...`.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from typing import Any, TypeVar
 
 from blastflow.model import JobRecord, StepName, StepStatus
 from blastflow.store.base import StateStore
+from tests.doubles.elb_doubles import module_launcher
 
 __all__ = [
     "APP",
-    "FAULTS",
+    "DOUBLES",
     "REPO",
     "command_line",
     "descendants",
@@ -37,8 +39,8 @@ __all__ = [
     "wait_for",
 ]
 
-FAULTS = Path(__file__).resolve().parent
-REPO = FAULTS.parents[1]
+DOUBLES = Path(__file__).resolve().parent
+REPO = DOUBLES.parents[1]
 APP = str(REPO / "ui" / "app.py")
 T = TypeVar("T")
 
@@ -163,18 +165,8 @@ def command_line(pid: int) -> str:
 
 
 def elb_wrapper(bin_dir: Path) -> Path:
-    """A launcher for tests/faults/elb_wrapper.py (set BLASTFLOW_ELB_EXECUTABLE to it)."""
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    launcher = bin_dir / "elastic-blast-wrapper"
-    launcher.write_text(
-        f"#!{sys.executable}\n"
-        '"""TEST DOUBLE launcher: runs tests/faults/elb_wrapper.py as `elastic-blast`."""\n'
-        "import runpy, sys\n"
-        "sys.argv[0] = 'elastic-blast'\n"
-        f"runpy.run_path({str(FAULTS / 'elb_wrapper.py')!r}, run_name='__main__')\n"
-    )
-    launcher.chmod(0o755)
-    return launcher
+    """A launcher for `python -m tests.doubles.elb_wrapper` (set BLASTFLOW_ELB_EXECUTABLE to it)."""
+    return module_launcher(bin_dir / "elastic-blast-wrapper", "tests.doubles.elb_wrapper")
 
 
 # -- the monitoring page -------------------------------------------------------------------------------------------

@@ -1,11 +1,16 @@
-"""A scripted Backend double for step tests: it replays counts, statuses and pod logs."""
+"""TEST DOUBLE: a scripted `Backend` for step tests, and a clock that moves only when a step sleeps.
+
+`ScriptedBackend` stands in for the real backends (blastflow.backends.local, blastflow.backends.elastic_blast)
+behind the `blastflow.backends.base.Backend` protocol: it replays scripted pod counts, statuses and pod logs.
+`FakeClock` stands in for `time.monotonic` / `time.sleep` in a `StepContext`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
 
-from blastflow.search import PodCounts, PreparedRun, RunState, RunStatus, SearchSpec
+from blastflow.search import CheckedSearch, PodCounts, PreparedRun, RunState, RunStatus
 
 
 class ScriptedBackend:
@@ -31,7 +36,7 @@ class ScriptedBackend:
             raise answer
         return answer
 
-    def prepare(self, job_id: str, spec: SearchSpec, workdir: Path) -> PreparedRun:
+    def prepare(self, job_id: str, search: CheckedSearch, workdir: Path) -> PreparedRun:
         raise NotImplementedError
 
     def submit_command(self, run: PreparedRun) -> list[str]:

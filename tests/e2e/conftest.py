@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ops.stack import StackStatus
+from ops.stack_files import StackStatus
 from tests.e2e.local_stack import LocalStack, free_port
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ops import stack
-from ops.stack import StackStatus
+from ops.stack_files import StackStatus
 
 STACK_TIMEOUT_S = 240.0  # server start-up alone can take 20-40 s on a loaded two-core machine
 

@@ -18,7 +18,9 @@ from blastflow.errors import ConfigError
 from blastflow.hits import HITS_FILE, read_hits
 from blastflow.model import JobStatus, Phase, StepStatus
 from blastflow.store import open_store
-from ops import stack
+from ops import prefect_admin, stack
+from ops.processes import live_searches
+from ops.stack_files import StackFiles
 from tests.e2e.local_stack import LocalStack, wait_for_final_state
 
 pytestmark = pytest.mark.e2e
@@ -46,9 +48,9 @@ def test_up_brings_the_whole_stack(local_stack: LocalStack) -> None:
         deployments = {d.name: d for d in client.read_deployments()}
         assert set(deployments) == set(status.deployments)
         assert {d.version for d in deployments.values()} == {local_stack.code_version}  # fix J: pinned
-        assert deployments["blast-search"].work_pool_name == stack.LOCAL_POOL
+        assert deployments["blast-search"].work_pool_name == prefect_admin.LOCAL_POOL
         assert deployments["blast-search"].pull_steps == [
-            {"prefect.deployments.steps.set_working_directory": {"directory": str(stack.ROOT)}}
+            {"prefect.deployments.steps.set_working_directory": {"directory": str(prefect_admin.ROOT)}}
         ]
         # The UI's run form: typed, documented parameters from the flow signature.
         schema = deployments["blast-search"].parameter_openapi_schema["properties"]
@@ -58,9 +60,9 @@ def test_up_brings_the_whole_stack(local_stack: LocalStack) -> None:
         assert all(s.active for s in reconcile_schedules)
         nightly = deployments["sample-search-nightly"].schedules
         assert [(s.schedule.cron, s.active) for s in nightly] == [("0 3 * * *", False)]
-        automations = client.read_automations_by_name(stack.ZOMBIE_AUTOMATION)
+        automations = client.read_automations_by_name(prefect_admin.ZOMBIE_AUTOMATION)
         assert len(automations) == 1 and automations[0].enabled
-        assert automations[0].trigger.within.total_seconds() == stack.ZOMBIE_WITHIN_S
+        assert automations[0].trigger.within.total_seconds() == prefect_admin.ZOMBIE_WITHIN_S
 
 
 def test_a_search_started_like_the_run_button_completes(local_stack: LocalStack, sample_fasta) -> None:
@@ -124,12 +126,12 @@ def test_a_deployment_made_from_other_code_refuses_to_run(local_stack: LocalStac
 
 def test_up_while_a_search_runs_leaves_it_running(local_stack: LocalStack, sample_fasta) -> None:
     """Restarting the worker would kill its searches: `up` refuses (unless --force), and the search completes."""
-    files = stack.StackFiles.of(local_stack.data_dir)
+    files = StackFiles.of(local_stack.data_dir)
     with local_stack.client() as client:
         target = client.read_deployment_by_name("blast-search/blast-search")
         run = client.create_flow_run_from_deployment(target.id, parameters=_search(sample_fasta, "during up"))
     deadline = time.monotonic() + 120
-    while str(run.id) not in stack._live_searches(files):
+    while str(run.id) not in live_searches(files.prefect_home):
         assert time.monotonic() < deadline, "the search never started"
         time.sleep(0.2)
 
@@ -139,8 +141,8 @@ def test_up_while_a_search_runs_leaves_it_running(local_stack: LocalStack, sampl
     assert stack.status(data_dir=local_stack.data_dir).worker_pid == local_stack.status.worker_pid
     assert wait_for_final_state(local_stack, run.id).state.is_completed()
     deadline = time.monotonic() + 60
-    while stack._live_searches(files):  # the flow process and its BLAST supervisor exit after the final state
-        assert time.monotonic() < deadline, f"processes of a finished search linger: {stack._live_searches(files)}"
+    while lingering := live_searches(files.prefect_home):  # the flow and its BLAST supervisor end after it
+        assert time.monotonic() < deadline, f"processes of a finished search linger: {lingering}"
         time.sleep(0.2)
 
 
@@ -156,15 +158,15 @@ def test_up_again_replaces_the_worker_and_duplicates_nothing(local_stack: LocalS
     with local_stack.client() as client:
         assert sorted(d.name for d in client.read_deployments()) == after.deployments
         k8s = client.read_deployment_by_name("blast-search/blast-search-k8s")
-        assert k8s.work_pool_name == stack.K8S_POOL and k8s.version == local_stack.code_version
+        assert k8s.work_pool_name == prefect_admin.K8S_POOL and k8s.version == local_stack.code_version
         assert k8s.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": "/opt/blastflow"}}]
         assert k8s.job_variables["service_account_name"] == "blastflow-flow"
-        pool = client.read_work_pool(stack.K8S_POOL)
-        assert pool.type == "kubernetes" and pool.base_job_template == stack.base_job_template("kubernetes")
-        assert len(client.read_automations_by_name(stack.ZOMBIE_AUTOMATION)) == 1
+        pool = client.read_work_pool(prefect_admin.K8S_POOL)
+        assert pool.type == "kubernetes" and pool.base_job_template == prefect_admin.base_job_template("kubernetes")
+        assert len(client.read_automations_by_name(prefect_admin.ZOMBIE_AUTOMATION)) == 1
         assert len(client.read_deployment_by_name("reconcile/reconcile").schedules) == 1
-        assert [w.name for w in client.read_workers_for_work_pool(stack.LOCAL_POOL)] == [
-            stack.StackFiles.of(local_stack.data_dir).worker_name
+        assert [w.name for w in client.read_workers_for_work_pool(prefect_admin.LOCAL_POOL)] == [
+            StackFiles.of(local_stack.data_dir).worker_name
         ]
 
 

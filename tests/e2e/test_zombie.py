@@ -20,7 +20,7 @@ from blastflow.backends import get_backend
 from blastflow.model import Phase, StepStatus
 from blastflow.search import PreparedRun
 from blastflow.store import open_store
-from ops import stack
+from ops.prefect_admin import ZOMBIE_WITHIN_S
 from tests.e2e.local_stack import LocalStack, wait_for_final_state
 
 pytestmark = pytest.mark.e2e
@@ -48,9 +48,9 @@ def test_a_run_whose_worker_dies_ends_crashed_in_prefect_and_worker_lost_on_the_
         os.killpg(job.pid, signal.SIGKILL)
         assert not store.get(job_id).is_terminal  # nothing could record the loss
 
-        crashed = wait_for_final_state(local_stack, run.id, timeout_s=stack.ZOMBIE_WITHIN_S + 120)
+        crashed = wait_for_final_state(local_stack, run.id, timeout_s=ZOMBIE_WITHIN_S + 120)
         assert crashed.state.is_crashed(), f"{crashed.state.type}: {crashed.state.message}"
-        assert crashed.state.message.startswith(f"No heartbeat for {stack.ZOMBIE_WITHIN_S} s")
+        assert crashed.state.message.startswith(f"No heartbeat for {ZOMBIE_WITHIN_S} s")
 
         reconciled = _blastflow_reconcile(local_stack)
         assert job_id in reconciled.stdout, reconciled.stdout + reconciled.stderr

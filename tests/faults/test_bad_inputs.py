@@ -26,8 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from elb_doubles import PROT_DB
-from faultkit import descendants, live_pids
 from prefect.exceptions import ParameterTypeError
 
 from blastflow.backends.elastic_blast.backend import ElasticBlastBackend
@@ -36,7 +34,10 @@ from blastflow.errors import BlastflowError, ConfigError, InputError, StoreUnava
 from blastflow.model import Phase, StepName, StepStatus, new_job_id
 from blastflow.search import SearchSpec
 from blastflow.settings import Settings, get_settings
+from blastflow.steps.prepare import check_search
 from blastflow.store import open_store
+from tests.doubles.elb_doubles import PROT_DB
+from tests.doubles.faultkit import descendants, live_pids
 
 PEPTIDE = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQFEVVHSLAKWKRQ"
 TEN_MB = 10 * 1024 * 1024
@@ -199,7 +200,7 @@ def test_local_prepare_rejects(case, files, tmp_path, spawn_record, no_new_proce
     backend = LocalBackend(Settings(data_dir=tmp_path / "data"))
 
     with pytest.raises(BlastflowError) as caught:
-        backend.prepare("0e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a4b", _spec(files, bad.change), jobs / "job")
+        backend.prepare("0e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a4b", check_search(_spec(files, bad.change)), jobs / "job")
 
     _check_message(caught.value, bad)
     assert not jobs.exists() or list(jobs.iterdir()) == [], "no job directory, not even a staging one"
@@ -236,7 +237,7 @@ def test_elastic_blast_prepare_rejects(
 
     with pytest.raises(BlastflowError) as caught:
         spec = _spec(files, bad.change, db=PROT_DB)  # a database name ElasticBLAST could search
-        ElasticBlastBackend().prepare("1f2a3b4c-5d6e-4f7a-8b8c-0d1e2f3a4b5c", spec, workdir)
+        ElasticBlastBackend().prepare("1f2a3b4c-5d6e-4f7a-8b8c-0d1e2f3a4b5c", check_search(spec), workdir)
 
     _check_message(caught.value, bad)
     assert not workdir.exists(), "no .ini, no batches"

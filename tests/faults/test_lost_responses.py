@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from lossy_proxy import LossyProxy
 
 from blastflow.joblog import StepLog
 from blastflow.merge import JobUpdate
 from blastflow.model import Phase, StepName, new_job_id
 from blastflow.store.azure_table import AzureTableStore
+from tests.doubles.lossy_proxy import LossyProxy
 
 pytestmark = [pytest.mark.azurite, pytest.mark.timeout(120)]
 

@@ -18,13 +18,13 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
-from elb_doubles import PROT_DB, first_records
-from faultkit import elb_wrapper, kill_group, log_texts, start_flow, wait_for
 from prefect.client.orchestration import get_client
 
 from blastflow.model import STEP_ORDER, Phase, StepName, StepStatus
 from flows.reconcile import reconcile
-from ui.view import StepDisplay, resolve_step_state
+from tests.doubles.elb_doubles import PROT_DB, first_records
+from tests.doubles.faultkit import elb_wrapper, kill_group, log_texts, start_flow, wait_for
+from ui.view.timeline import StepDisplay, resolve_step_state
 
 pytestmark = [pytest.mark.slow, pytest.mark.azurite, pytest.mark.timeout(300)]
 

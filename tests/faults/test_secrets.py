@@ -18,8 +18,6 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
-from elb_doubles import PROT_DB, first_records
-from faultkit import elb_wrapper, log_texts, page_strings, render_job_page, wait_for
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -34,6 +32,8 @@ from prefect.logging.handlers import APILogHandler
 from blastflow.errors import SubmitError
 from blastflow.model import Phase, StepName
 from flows.blast_search import blast_search
+from tests.doubles.elb_doubles import PROT_DB, first_records
+from tests.doubles.faultkit import elb_wrapper, log_texts, page_strings, render_job_page, wait_for
 from tests.sanitise_corpus import AZURITE_KEY, REGISTERED_SECRETS, SAS_QUERY, SAS_SIG, SECRET_CASES, SECRET_LINES
 
 pytestmark = [pytest.mark.slow, pytest.mark.azurite, pytest.mark.timeout(300)]

@@ -18,7 +18,13 @@ import socket
 from pathlib import Path
 
 import pytest
-from faultkit import (
+
+from blastflow.backends import get_backend
+from blastflow.model import STEP_LABELS, Phase, StepName, StepStatus
+from blastflow.search import PreparedRun
+from blastflow.settings import get_settings
+from flows.reconcile import reconcile
+from tests.doubles.faultkit import (
     command_line,
     descendants,
     kill_group,
@@ -28,13 +34,7 @@ from faultkit import (
     start_flow,
     wait_for,
 )
-
-from blastflow.backends import get_backend
-from blastflow.model import STEP_LABELS, Phase, StepName, StepStatus
-from blastflow.search import PreparedRun
-from blastflow.settings import get_settings
-from flows.reconcile import reconcile
-from ui.view import StepDisplay, resolve_step_state, timeline
+from ui.view.timeline import StepDisplay, resolve_step_state, timeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -120,7 +120,7 @@ def test_sigkill_while_waiting_for_pods(pipeline, elb_world, prefect_api, tmp_pa
     env = {**os.environ, "PREFECT_API_URL": prefect_api}
     proc = start_flow(job_id, env, tmp_path / "flow.log", **_elb_search())
     try:
-        pending = "pods: 0 running, 2 pending, 0 finished"
+        pending = "0 of 2 batches done (0%), 0 running, 2 pending"
         wait_for(lambda: pending in log_texts(pipeline, job_id, StepName.WAIT_FOR_PODS), "pods seen pending",
                  proc=proc)  # fmt: skip
         _kill_reconcile_and_check(pipeline, job_id, proc, Phase.SUBMITTED, os.environ["BLASTFLOW_STORE_URL"])
@@ -176,7 +176,7 @@ def test_sigkill_during_finalize(pipeline, elb_world, prefect_api, tmp_path: Pat
 
 
 def _elb_search() -> dict[str, object]:
-    from elb_doubles import PROT_DB, first_records
+    from tests.doubles.elb_doubles import PROT_DB, first_records
 
     return {"query": first_records("prot", 4), "db": PROT_DB, "program": "blastp", "batch_len": 400,
             "backend": "elastic-blast"}  # fmt: skip

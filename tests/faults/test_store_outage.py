@@ -19,13 +19,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from elb_doubles import PROT_DB, first_records
-from faultkit import elb_wrapper, log_texts, wait_for
 
 from blastflow.model import STEP_ORDER, Phase, StepName, StepStatus
 from blastflow.sanitise import sanitise
 from blastflow.store.azure_table import AzureTableStore
 from flows.blast_search import blast_search
+from tests.doubles.elb_doubles import PROT_DB, first_records
+from tests.doubles.faultkit import elb_wrapper, log_texts, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.azurite, pytest.mark.timeout(420)]
 

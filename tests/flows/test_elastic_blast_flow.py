@@ -13,11 +13,11 @@ import threading
 import time
 
 import pytest
-from elb_doubles import PROT_DB, ElbWorld, first_records
 
 from blastflow.errors import BackendError, SubmitError, TimedOut
 from blastflow.model import Phase, StepName, StepStatus
 from flows.blast_search import blast_search
+from tests.doubles.elb_doubles import PROT_DB, ElbWorld, first_records
 
 pytestmark = pytest.mark.azurite
 

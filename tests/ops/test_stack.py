@@ -1,4 +1,4 @@
-"""The local stack's bookkeeping without a server: pid files, stopping process groups, refusing a taken port.
+"""The local stack's bookkeeping without a server: pid files, stopping what it started, refusing a taken port.
 
 The full path (a real server, worker and flow runs) is tests/e2e/test_server_worker.py.
 """
@@ -8,14 +8,19 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from blastflow.errors import ConfigError
+from blastflow.process import alive, stop
 from ops import stack
-from ops.stack import StackFiles, StackStatus
+from ops.processes import command_line, spawn
+from ops.stack_files import StackFiles, StackStatus
+
+SLEEP = [sys.executable, "-c", "import time; time.sleep(120)"]
 
 
 @pytest.fixture
@@ -28,29 +33,9 @@ def files(tmp_path: Path) -> StackFiles:
 @pytest.fixture
 def sleeper(files: StackFiles) -> Iterator[int]:
     """A process in a session of its own, started the way the stack starts its server and worker."""
-    pid = stack._spawn([sys.executable, "-c", "import time; time.sleep(120)"], {}, files.root / "sleep.log")
+    pid = _spawn_running(SLEEP, {}, files.root / "sleep.log")
     yield pid
-    stack._stop(pid, grace_s=2)
-
-
-def test_stop_ends_the_whole_process_group(files: StackFiles) -> None:
-    # A parent and its child in one session, like `prefect worker` and what it starts.
-    code = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); " \
-           "print(flush=True); time.sleep(120)"
-    pid = stack._spawn([sys.executable, "-c", code], {}, files.root / "group.log")
-    _wait_for(lambda: (files.root / "group.log").read_text() != "")
-    children = _children(pid)
-    assert children
-
-    assert stack._stop(pid, grace_s=5) is True
-
-    assert not stack._alive(pid)
-    assert not [child for child in children if stack._alive(child)]
-
-
-def test_stop_of_a_gone_process_says_so(sleeper: int) -> None:
-    stack._stop(sleeper, grace_s=2)
-    assert stack._stop(sleeper) is False
+    stop(pid, grace_s=2)
 
 
 def test_a_pid_file_naming_someone_elses_process_is_not_trusted(files: StackFiles, sleeper: int) -> None:
@@ -60,7 +45,7 @@ def test_a_pid_file_naming_someone_elses_process_is_not_trusted(files: StackFile
 
     assert stack.status(data_dir=files.root.parent).worker_pid is None
     assert stack.down(data_dir=files.root.parent, echo=lambda _: None) == []
-    assert stack._alive(sleeper)
+    assert alive(sleeper)
 
 
 def test_a_pid_file_of_a_dead_process_reads_as_not_running(files: StackFiles) -> None:
@@ -89,62 +74,52 @@ def test_up_refuses_a_port_another_program_listens_on(files: StackFiles) -> None
     assert not files.server_pid.exists()  # nothing was started
 
 
-def test_the_stack_processes_are_found_by_their_prefect_home(files: StackFiles) -> None:
+def test_the_processes_the_stack_starts_carry_its_prefect_home_and_no_cloud_key(files: StackFiles) -> None:
     env = stack._child_env(files, files.root.parent, {"PATH": "/usr/bin:/bin", "PREFECT_API_KEY": "pnu_secret"})
     assert "PREFECT_API_KEY" not in env  # a Cloud key of the user's shell never reaches the local stack
-    pid = stack._spawn([sys.executable, "-c", "import time; time.sleep(120)"], env, files.root / "run.log")
+    assert env["PREFECT_HOME"] == str(files.prefect_home)
+    assert env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "30"
+
+
+def test_down_stops_a_flow_run_the_worker_left_behind(files: StackFiles) -> None:
+    env = stack._child_env(files, files.root.parent, {"PATH": "/usr/bin:/bin"})
+    pid = _spawn_running(SLEEP, env, files.root / "run.log")
     try:
-        assert pid in stack._stack_processes(files)
         assert stack.status(data_dir=files.root.parent).other_pids == [pid]
-        assert pid in stack.down(data_dir=files.root.parent, echo=lambda _: None)  # a flow run left behind
-        assert not stack._alive(pid)
+        assert pid in stack.down(data_dir=files.root.parent, echo=lambda _: None)
+        assert not alive(pid)
     finally:
-        stack._stop(pid, grace_s=2)
+        stop(pid, grace_s=2)
 
 
 def test_down_refuses_to_kill_a_running_search_unless_forced(files: StackFiles) -> None:
     env = stack._child_env(files, files.root.parent, {"PATH": "/usr/bin:/bin"})
     env |= {"PREFECT__FLOW_NAME": "blast-search", "PREFECT__FLOW_RUN_ID": "run-1"}  # what the worker gives a run
-    pid = stack._spawn([sys.executable, "-c", "import time; time.sleep(120)"], env, files.root / "run.log")
+    pid = _spawn_running(SLEEP, env, files.root / "run.log")
     try:
         with pytest.raises(ConfigError, match=r"1 search\(es\) are running on this stack \(flow runs run-1\): "
                                               r"stopping the stack now would stop them.*`blastflow down --force`"):
             stack.down(data_dir=files.root.parent, echo=lambda _: None)
-        assert stack._alive(pid)
+        assert alive(pid)
 
         assert stack.down(force=True, data_dir=files.root.parent, echo=lambda _: None) == [pid]
-        assert not stack._alive(pid)
+        assert not alive(pid)
     finally:
-        stack._stop(pid, grace_s=2)
+        stop(pid, grace_s=2)
 
 
-def test_the_status_lines_say_where_to_look() -> None:
-    status = StackStatus(api_url="http://127.0.0.1:4200/api", server_pid=10, worker_pid=11, healthy=True,
-                         code_version="0.1.0+abc", deployments=["blast-search", "reconcile"])
-    assert status.ui_url == "http://127.0.0.1:4200"
-    assert status.lines() == [
-        "Prefect server: pid 10, answering at http://127.0.0.1:4200/api",
-        "Prefect UI:     http://127.0.0.1:4200",
-        "Worker:         pid 11 (pool blastflow-local)",
-        "Deployed code:  0.1.0+abc",
-        "Deployments:    blast-search, reconcile",
-    ]
+def test_a_log_tail_in_an_error_says_when_there_is_no_log(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    assert stack._log_tail(log) == "(no log)"
+    log.write_text("".join(f"line {i}\n" for i in range(100)))
+    assert stack._log_tail(log).splitlines() == [f"line {i}" for i in range(70, 100)]
 
 
-def test_each_stack_has_its_own_worker_name(tmp_path: Path) -> None:
-    one, two = StackFiles.of(tmp_path / "a"), StackFiles.of(tmp_path / "b")
-    assert one.worker_name != two.worker_name and one.worker_name.startswith("blastflow-local-")
-
-
-def _children(pid: int) -> list[int]:
-    _wait_for(lambda: Path(f"/proc/{pid}/task/{pid}/children").read_text().strip() != "")
-    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
-def _wait_for(condition, timeout_s: float = 30.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
+def _spawn_running(command: list[str], env: dict[str, str], log: Path) -> int:
+    """`spawn`, then wait until the kernel has filled in its /proc entries (just after the exec)."""
+    pid = spawn(command, env, log)
+    deadline = time.monotonic() + 30
+    while not command_line(pid):
+        assert time.monotonic() < deadline, f"process {pid} never started"
         time.sleep(0.05)
+    return pid

@@ -9,8 +9,7 @@ from blastflow.model import Phase
 from blastflow.search import Batch, PreparedRun
 from blastflow.settings import Settings
 from blastflow.steps import StepContext
-
-from .fake_backend import FakeClock, ScriptedBackend
+from tests.doubles.scripted_backend import FakeClock, ScriptedBackend
 
 JOB_ID = "3c1e2d4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
 

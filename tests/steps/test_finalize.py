@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from blastflow.model import Phase, StepName
 from blastflow.steps.finalize import POD_LOGS_CAPTURED, POD_LOGS_UNAVAILABLE, capture_pod_logs
-
-from .fake_backend import ScriptedBackend
+from tests.doubles.scripted_backend import ScriptedBackend
 
 
 def test_pod_logs_that_flush_late_are_captured_on_a_retry(make_ctx, run, sqlite_store, clock) -> None:

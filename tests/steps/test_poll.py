@@ -8,8 +8,7 @@ from blastflow.errors import BackendError, TimedOut
 from blastflow.model import Phase, StepName
 from blastflow.search import PodCounts, RunState, RunStatus
 from blastflow.steps import poll
-
-from .fake_backend import ScriptedBackend
+from tests.doubles.scripted_backend import ScriptedBackend
 
 
 def _status(state: RunState, **counts: int) -> RunStatus:

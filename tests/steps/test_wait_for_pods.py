@@ -8,8 +8,7 @@ from blastflow.errors import BackendError, TimedOut
 from blastflow.model import Phase, StepName, StepStatus
 from blastflow.search import PodCounts, RunState, RunStatus
 from blastflow.steps import wait_for_pods
-
-from .fake_backend import ScriptedBackend
+from tests.doubles.scripted_backend import ScriptedBackend
 
 
 def test_moves_to_running_once_a_pod_runs(make_ctx, run, sqlite_store) -> None:

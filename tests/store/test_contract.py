@@ -28,7 +28,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
         ticks[0] += timedelta(seconds=1)
         return ticks[0]
 
-    monkeypatch.setattr(optimistic, "_utcnow", now)
+    monkeypatch.setattr(optimistic, "utcnow", now)
     return ticks
 
 

@@ -229,7 +229,7 @@ def test_refresh_follows_the_job_and_stops_five_minutes_after_the_end(
 
     ten_minutes_ago = datetime.now(UTC) - timedelta(minutes=10)
     with monkeypatch.context() as clock:
-        clock.setattr(optimistic, "_utcnow", lambda: ten_minutes_ago)
+        clock.setattr(optimistic, "utcnow", lambda: ten_minutes_ago)
         long_done = seeded.completed()
     intervals = {}
     for name, job_id in (("live", live), ("just done", just_done), ("long done", long_done)):

@@ -7,7 +7,8 @@ from typing import Any
 from blastflow.merge import JobUpdate, StepUpdate
 from blastflow.model import Phase, StepName, new_job_id
 from blastflow.store.base import LogPage
-from ui import logs, view
+from ui import logs
+from ui.view.console import LOG_TAIL_LINES, console_view
 
 
 class CountingStore:
@@ -37,12 +38,12 @@ def test_first_read_starts_near_the_end_and_later_reads_take_only_new_lines(seed
     store = CountingStore(seeded.store)
     count = seeded.store.get(job_id).steps[StepName.RUN].log_line_count
     tail = logs.read_tail(store, job_id, StepName.RUN, None, count)
-    assert store.lines_read == view.LOG_TAIL_LINES
+    assert store.lines_read == LOG_TAIL_LINES
     assert tail.lines[0] == "line 18001" and tail.lines[-1] == "line 20000" and tail.hidden == 18_000
     seeded.store.append_logs(job_id, StepName.RUN, ["\x1b[31mnew\x1b[0m AccountKey=abc123==;"])
     tail = logs.read_tail(store, job_id, StepName.RUN, tail, count + 1)
-    assert store.lines_read == view.LOG_TAIL_LINES + 1
-    assert tail.lines[-1] == "new AccountKey=***;" and len(tail.lines) == view.LOG_TAIL_LINES
+    assert store.lines_read == LOG_TAIL_LINES + 1
+    assert tail.lines[-1] == "new AccountKey=***;" and len(tail.lines) == LOG_TAIL_LINES
     assert logs.read_tail(store, job_id, StepName.RUN, tail, count + 1) == tail
 
 
@@ -62,13 +63,13 @@ def test_a_log_longer_than_the_row_says_is_still_bounded(seeded: Any) -> None:
     seeded.store.update(job_id, JobUpdate(job_id=job_id, phase=Phase.RUNNING))
     seeded.store.append_logs(job_id, StepName.SUBMIT, [f"l{n}" for n in range(1, 12_001)])  # row never told
     tail = logs.read_tail(seeded.store, job_id, StepName.SUBMIT, None, 0)
-    assert len(tail.lines) == view.LOG_TAIL_LINES and tail.lines[-1] == "l12000" and tail.hidden == 10_000
+    assert len(tail.lines) == LOG_TAIL_LINES and tail.lines[-1] == "l12000" and tail.hidden == 10_000
 
 
 def test_no_lines_yet(seeded: Any) -> None:
     job_id = new_job_id()
     seeded.store.update(job_id, JobUpdate(job_id=job_id, phase=Phase.PREPARING))
     tail = logs.read_tail(seeded.store, job_id, StepName.PREPARE, None, 0)
-    assert tail.lines == () and view.console_view(tail, "").source == "none"
+    assert tail.lines == () and console_view(tail, "").source == "none"
     seeded.store.append_logs(job_id, StepName.PREPARE, ["first"])
     assert logs.read_tail(seeded.store, job_id, StepName.PREPARE, tail, 1).lines == ("first",)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ui import plots, view
+from ui import plots
+from ui.hit_table import hits_frame
 
 
 def _frame(seeded: Any):
-    return view.hits_frame(seeded.hits(queries=3, per_query=4))
+    return hits_frame(seeded.hits(queries=3, per_query=4))
 
 
 def test_overview_draws_one_bar_per_hit_along_the_query_coloured_by_evalue(seeded: Any) -> None:

@@ -51,11 +51,10 @@ from blastflow.backends.elastic_blast.status import (
 )
 from blastflow.batch import write_batches
 from blastflow.errors import BackendError, ConfigError, InputError, TransientBackendError
-from blastflow.options import search_options
-from blastflow.programs import check_db_molecule, check_program, check_query_molecule
-from blastflow.query import Query, load_query
+from blastflow.programs import check_db_molecule
+from blastflow.query import Query
 from blastflow.sanitise import sanitise
-from blastflow.search import PodCounts, PreparedRun, RunState, RunStatus, SearchSpec
+from blastflow.search import CheckedSearch, PodCounts, PreparedRun, RunState, RunStatus
 from blastflow.settings import Settings, get_settings
 
 __all__ = ["CONFIG_FILE", "NCBI_DATABASES", "ElasticBlastBackend"]
@@ -97,8 +96,10 @@ class ElasticBlastBackend:
         self._pod_reader = pod_reader
 
     # -- prepare -------------------------------------------------------------------------------
-    def prepare(self, job_id: str, spec: SearchSpec, workdir: Path) -> PreparedRun:
+    def prepare(self, job_id: str, search: CheckedSearch, workdir: Path) -> PreparedRun:
         """Check the search against the profile and everything ElasticBLAST rejects; write the `.ini`.
+
+        The checks every backend needs have passed (`blastflow.steps.prepare.check_search`).
 
         Raises:
             ConfigError: the cluster profile is incomplete or wrong (results location, provider keys).
@@ -111,13 +112,10 @@ class ElasticBlastBackend:
                 "(gs://, s3:// or https://<account>.blob.core.windows.net/<container>/<path>)."
             )
         cloud_of_results(results)
-        program = check_program(spec.program)
-        query = load_query(spec.query)
-        check_query_molecule(program, query.molecule, query.source, query.records[0].id)
-        options = search_options(program, spec.options, spec.evalue, spec.max_target_seqs)
+        program, query, options = search.program, search.query, search.options
         check_options(options)
-        db = _check_database(spec.db.strip(), program, query, results)
-        batch_len = spec.batch_len or self.profile.batch_len or DEFAULT_BATCH_LEN[program]
+        db = _check_database(search.spec.db.strip(), program, query, results)
+        batch_len = search.spec.batch_len or self.profile.batch_len or DEFAULT_BATCH_LEN[program]
         workdir = Path(workdir).absolute()
         queries = workdir / QUERIES_FILE
         cfg = build_config(ElbSearch(program, db, str(queries.resolve()), results, tuple(options), batch_len),

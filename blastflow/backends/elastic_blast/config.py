@@ -17,11 +17,11 @@ from typing import Literal
 
 from blastflow.backends.elastic_blast.profile import ElbProfile
 from blastflow.errors import ConfigError, InputError
+from blastflow.options import CONTROLLED, SEARCH_PARAMETER_OPTIONS
 
 __all__ = [
     "DEFAULT_BATCH_LEN",
     "ELB_REJECTED_OPTIONS",
-    "PIPELINE_OPTIONS",
     "AzureBlobUrl",
     "Cloud",
     "ElbSearch",
@@ -39,8 +39,11 @@ __all__ = [
 
 Cloud = Literal["gcp", "aws", "azure"]
 
-# ElasticBLAST's own query batch sizes (residues), used when nothing else is set. Writing
-# batch-len explicitly keeps our batch count and ElasticBLAST's the same.
+# The batch-len written into every ini when neither the search nor the profile gives one, so that the
+# batches prepare writes (and counts progress by) are the batches ElasticBLAST runs. Known flaw
+# (elastic-blast-facts.md): writing any batch-len switches off ElasticBLAST's own tuner, which picks far
+# larger batches for big databases (swissprot: blastp 300,000, blastx 1,260,000 residues), so these make
+# 30-63x more Kubernetes jobs. The issue "ElasticBLAST for real" leaves batch-len to the tuner instead.
 DEFAULT_BATCH_LEN = {
     "blastn": 5_000_000,
     "megablast": 5_000_000,
@@ -51,7 +54,8 @@ DEFAULT_BATCH_LEN = {
 }
 SUPPORTED_PROGRAMS = frozenset({*DEFAULT_BATCH_LEN, "psiblast", "rpsblast", "rpstblastn"})
 
-# Options ElasticBLAST 1.5 refuses outright (its UNSUPPORTED_OPTIONS).
+# Options ElasticBLAST 1.5 refuses outright (its UNSUPPORTED_OPTIONS). The options the pipeline itself
+# controls are one list for every backend: `blastflow.options.CONTROLLED`.
 ELB_REJECTED_OPTIONS = frozenset(
     {
         "-remote",
@@ -65,22 +69,6 @@ ELB_REJECTED_OPTIONS = frozenset(
         "-filtering_db",
         "-in_pssm",
         "-in_msa",
-    }
-)
-# Options ElasticBLAST or this pipeline sets itself (queries, database, output, threads, format 11 archives).
-PIPELINE_OPTIONS = frozenset(
-    {
-        "-query",
-        "-db",
-        "-out",
-        "-outfmt",
-        "-num_threads",
-        "-subject",
-        "-subject_loc",
-        "-html",
-        "-import_search_strategy",
-        "-export_search_strategy",
-        "-mt_mode",
     }
 )
 # Characters that break ElasticBLAST's substitution of the options into a YAML string and a bash line.
@@ -330,14 +318,8 @@ def _option_problems(options: Sequence[str]) -> list[_Problem]:
         name = option.split("=", 1)[0]
         if name in ELB_REJECTED_OPTIONS:
             problems.append(_Problem("input", f"BLAST option {name} is not accepted by ElasticBLAST; remove it."))
-        elif name in PIPELINE_OPTIONS:
-            problems.append(
-                _Problem(
-                    "input",
-                    f"BLAST option {name} is set by the pipeline; remove it "
-                    "(use the query, database and program parameters).",
-                )
-            )
+        elif name in CONTROLLED and name not in SEARCH_PARAMETER_OPTIONS:
+            problems.append(_Problem("input", f"BLAST option {name} is not allowed: {CONTROLLED[name]}."))
         if _UNSAFE_OPTION_CHARS.search(option):
             problems.append(
                 _Problem(

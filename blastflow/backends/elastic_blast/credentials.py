@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from blastflow.backends.elastic_blast.profile import ElbProfile
     from blastflow.settings import Settings
 
-__all__ = ["AzureBlobStorageCredentials", "KubernetesCredentials", "blob_credentials", "kubernetes_credentials"]
+__all__ = ["blob_credentials", "kubernetes_credentials"]
 
 
 def kubernetes_credentials(profile: ElbProfile) -> KubernetesCredentials:

@@ -1,7 +1,7 @@
 """The `local` backend: BLAST+ on this machine, one process per query batch, run by a detached supervisor.
 
-`prepare` validates the query, options and database, makes the database and
-writes the batches and `local.json`; `submit_command` is the
+`prepare` checks the database, makes it and writes the batches and
+`local.json`; `submit_command` is the
 `submit` child (`python -m blastflow.backends.local.submit submit --config ...`),
 which checks the run, starts the supervisor in its own session and exits
 once the supervisor has written its state file. Counts, status and logs
@@ -17,6 +17,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,13 +29,12 @@ from blastflow.backends.local.run_files import (
     SupervisorPhase,
     SupervisorState,
     file_mode,
-    process_alive,
     read_state,
-    tail_lines,
 )
 from blastflow.errors import BackendError, ConfigError
-from blastflow.programs import check_program, check_query_molecule
-from blastflow.search import PodCounts, PreparedRun, RunState, RunStatus, SearchSpec
+from blastflow.process import alive, send_signal, tail
+from blastflow.progress import progress_line
+from blastflow.search import Batch, CheckedSearch, PodCounts, PreparedRun, RunState, RunStatus
 from blastflow.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -65,98 +65,85 @@ class LocalBackend:
 
     # -- prepare ----------------------------------------------------------------------------------------
 
-    def prepare(self, job_id: str, spec: SearchSpec, workdir: Path) -> PreparedRun:
-        """Validate the search and write the job directory; nothing starts running.
+    def prepare(self, job_id: str, search: CheckedSearch, workdir: Path) -> PreparedRun:
+        """Check where the database is, then write the job directory; nothing starts running.
 
-        Every check comes first (query, molecule type, options, database, job
-        directory), so bad input fails before any file is written. The
-        directory is then built under a temporary name next to `workdir` and
-        renamed into place, so a failed prepare leaves no half-written job.
+        Every check comes first (database, BLAST+, job directory), so bad input
+        fails before any file is written. The directory is then built under a
+        temporary name next to `workdir` and renamed into place, so a failed
+        prepare leaves no half-written job.
 
         Args:
             job_id: the job's id (recorded in the config).
-            spec: what the user asked for.
+            search: the search, through the checks every backend needs.
             workdir: the job directory; must not exist yet, or be empty.
 
         Returns:
             The `PreparedRun`, also saved as `workdir/run.json`.
 
         Raises:
-            InputError: bad query, options or database, with what to fix.
+            InputError: bad database, with what to fix.
             ConfigError: the job directory cannot be used.
             BackendError: BLAST+ is missing or makeblastdb failed.
         """
         # Imported here, not at the top: the submit child and `status` never need Biopython or makeblastdb.
+        from blastflow.backends.local.batch_size import default_batch_len
         from blastflow.backends.local.database import FastaDatabase, resolve_database
-        from blastflow.batch import default_batch_len, write_batches
-        from blastflow.options import search_options
-        from blastflow.query import load_query
+        from blastflow.batch import write_batches
 
         workdir = Path(workdir).absolute()
-        program = check_program(spec.program)
-        query = load_query(spec.query)
-        check_query_molecule(program, query.molecule, query.source, query.records[0].id)
-        options = search_options(program, spec.options, spec.evalue, spec.max_target_seqs)
-        db = resolve_database(spec.db, program, query.molecule)
-        blast = shutil.which(program)
-        if blast is None:
-            raise BackendError(f"BLAST+ is not installed here: {program} was not found on PATH", code="blast_missing")
+        db = resolve_database(search.spec.db, search.program, search.query.molecule)
+        blast = _blast_executable(search.program)
         _check_workdir(workdir, building_db=isinstance(db, FastaDatabase))
-
         slots = self.settings.max_parallel_batches
-        batch_len = spec.batch_len or default_batch_len(program, query.total_length, slots)
-        workdir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{workdir.name}.prepare-", dir=workdir.parent))
-        try:
+        batch_len = search.spec.batch_len or default_batch_len(search.program, search.query.total_length, slots)
+        with _staging(workdir) as staging:
             database = _database_in(db, staging, workdir)
             batches = [
                 batch.model_copy(update={"path": workdir / "query_batches" / batch.path.name})
-                for batch in write_batches(query.records, batch_len, staging / "query_batches")
+                for batch in write_batches(search.query.records, batch_len, staging / "query_batches")
             ]
-            concurrency = max(1, min(slots, len(batches)))
-            config = LocalConfig(
-                job_id=job_id,
-                program=program,
-                blast=blast,
-                database=database.path,
-                database_label=database.label,
-                molecule=query.molecule,
-                options=options,
-                batches=batches,
-                workdir=workdir,
-                max_parallel=slots,
-                # Each running batch gets an equal share of the cores: all are used, none oversubscribed.
-                threads_per_pod=max(1, available_cores() // concurrency),
-                batch_retries=self.settings.batch_retries,
-                retry_backoff_s=self.retry_backoff_s,
-            )
-            files = RunFiles(workdir)
-            run = PreparedRun(
-                job_id=job_id,
-                backend=self.name,
-                program=program,
-                workdir=workdir,
-                config_path=files.config,
-                database=database.path,
-                database_label=database.label,
-                molecule=query.molecule,
-                options=options,
-                batches=batches,
-                query_count=query.count,
-                query_length=query.total_length,
-                results_location=str(workdir / "results"),
-            )
-            (staging / files.config.name).write_text(config.model_dump_json(indent=2))
-            (staging / run.run_file.name).write_text(run.model_dump_json(indent=2))
-            (staging / files.pods.name).mkdir()
-            staging.chmod(file_mode(directory=True))  # mkdtemp makes it private; a job directory is not
-            if workdir.exists():
-                workdir.rmdir()  # empty, checked above
-            os.rename(staging, workdir)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+            run = self._prepared_run(job_id, search, workdir, database, batches)
+            _write_job_files(staging, run, self._config(run, blast, slots))
         return run
+
+    def _prepared_run(
+        self, job_id: str, search: CheckedSearch, workdir: Path, database: Database, batches: list[Batch]
+    ) -> PreparedRun:
+        return PreparedRun(
+            job_id=job_id,
+            backend=self.name,
+            program=search.program,
+            workdir=workdir,
+            config_path=RunFiles(workdir).config,
+            database=database.path,
+            database_label=database.label,
+            molecule=search.query.molecule,
+            options=search.options,
+            batches=batches,
+            query_count=search.query.count,
+            query_length=search.query.total_length,
+            results_location=str(workdir / "results"),
+        )
+
+    def _config(self, run: PreparedRun, blast: str, slots: int) -> LocalConfig:
+        concurrency = max(1, min(slots, len(run.batches)))
+        return LocalConfig(
+            job_id=run.job_id,
+            program=run.program,
+            blast=blast,
+            database=run.database,
+            database_label=run.database_label,
+            molecule=run.molecule,
+            options=run.options,
+            batches=run.batches,
+            workdir=run.workdir,
+            max_parallel=slots,
+            # Each running batch gets an equal share of the cores: all are used, none oversubscribed.
+            threads_per_pod=max(1, available_cores() // concurrency),
+            batch_retries=self.settings.batch_retries,
+            retry_backoff_s=self.retry_backoff_s,
+        )
 
     # -- submit -----------------------------------------------------------------------------------------
 
@@ -208,7 +195,7 @@ class LocalBackend:
         if failed is not None:
             return RunStatus(state=RunState.FAILURE, counts=counts, message=failed.message)
         if _supervisor_lost(files):
-            last = [line for line in tail_lines(files.supervisor_log, 5) if line.strip()]
+            last = [line for line in tail(files.supervisor_log, 5) if line.strip()]
             return RunStatus(
                 state=RunState.FAILURE,
                 counts=counts,
@@ -218,7 +205,7 @@ class LocalBackend:
                     + (f"; last line of {files.supervisor_log.name}: {last[-1]}" if last else "")
                 ),
             )
-        return RunStatus(state=RunState.RUNNING, counts=counts, message=_progress(counts))
+        return RunStatus(state=RunState.RUNNING, counts=counts, message=progress_line(counts))
 
     def exit_meaning(self, returncode: int) -> str | None:
         return {2: "the run config is missing or invalid"}.get(returncode)
@@ -231,8 +218,8 @@ class LocalBackend:
         files = RunFiles(run.workdir)
         logs = {}
         for batch in run.batches:
-            lines = _tail(files.pod_log(batch.name), tail_lines)
-            if lines:
+            lines = tail(files.pod_log(batch.name), tail_lines)
+            if any(line.strip() for line in lines):
                 logs[batch.name] = "\n".join(lines)
         return logs
 
@@ -264,12 +251,12 @@ class LocalBackend:
         state = read_state(files.supervisor, SupervisorState)
         if state is None or state.phase is not SupervisorPhase.RUNNING:
             return
-        if process_alive(state.pid, state.pid_start):
-            _signal(state.pid, signal.SIGTERM)
+        if alive(state.pid, state.pid_start):
+            send_signal(state.pid, signal.SIGTERM)  # it ended meanwhile: nothing to do
             return
         for pod in _pods(run):
-            if pod and pod.phase is PodPhase.RUNNING and process_alive(pod.pid, pod.pid_start):
-                _signal(pod.pid, signal.SIGTERM)  # type: ignore[arg-type]
+            if pod and pod.phase is PodPhase.RUNNING and alive(pod.pid, pod.pid_start):
+                send_signal(pod.pid, signal.SIGTERM)  # type: ignore[arg-type]
 
 
 def _check_workdir(workdir: Path, *, building_db: bool) -> None:
@@ -280,6 +267,36 @@ def _check_workdir(workdir: Path, *, building_db: bool) -> None:
             f"job directory {workdir} contains whitespace, and BLAST cannot use a database under such a path: "
             "set BLASTFLOW_DATA_DIR to a directory without spaces"
         )
+
+
+def _blast_executable(program: str) -> str:
+    blast = shutil.which(program)
+    if blast is None:
+        raise BackendError(f"BLAST+ is not installed here: {program} was not found on PATH", code="blast_missing")
+    return blast
+
+
+@contextlib.contextmanager
+def _staging(workdir: Path) -> Iterator[Path]:
+    """A private directory next to `workdir`, renamed to `workdir` when the block succeeds, removed if it fails."""
+    workdir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{workdir.name}.prepare-", dir=workdir.parent))
+    try:
+        yield staging
+        staging.chmod(file_mode(directory=True))  # mkdtemp makes it private; a job directory is not
+        if workdir.exists():
+            workdir.rmdir()  # empty, checked before
+        os.rename(staging, workdir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _write_job_files(staging: Path, run: PreparedRun, config: LocalConfig) -> None:
+    files = RunFiles(staging)
+    files.config.write_text(config.model_dump_json(indent=2))
+    (staging / run.run_file.name).write_text(run.model_dump_json(indent=2))
+    files.pods.mkdir()
 
 
 def _database_in(db: Database | FastaDatabase, staging: Path, workdir: Path) -> Database:
@@ -295,7 +312,7 @@ def _database_in(db: Database | FastaDatabase, staging: Path, workdir: Path) -> 
 def _supervisor_lost(files: RunFiles) -> bool:
     """True when the supervisor has stopped without writing a final state (killed, crashed, machine restarted)."""
     state = read_state(files.supervisor, SupervisorState)
-    if state is None or state.phase is not SupervisorPhase.RUNNING or process_alive(state.pid, state.pid_start):
+    if state is None or state.phase is not SupervisorPhase.RUNNING or alive(state.pid, state.pid_start):
         return False
     final = read_state(files.supervisor, SupervisorState)  # it may have finished between the two looks
     return final is not None and final.phase is SupervisorPhase.RUNNING
@@ -310,19 +327,3 @@ def _root_failure(pods: list[PodState | None]) -> PodState | None:
     """The pod whose own error failed the run (not one stopped because of it)."""
     failed = [pod for pod in pods if pod and pod.phase is PodPhase.FAILED]
     return next((pod for pod in failed if pod.reason == "error"), None)
-
-
-def _progress(counts: PodCounts) -> str:
-    return f"{counts.succeeded} of {counts.total} batches done, {counts.running} running, {counts.pending} pending" + (
-        f", {counts.failed} failed" if counts.failed else ""
-    )
-
-
-def _tail(path: Path, count: int) -> list[str]:
-    lines = tail_lines(path, count)
-    return lines if any(line.strip() for line in lines) else []
-
-
-def _signal(pid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
-        os.kill(pid, signum)

@@ -17,16 +17,16 @@ one, so a reader never sees half a file.
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
+from blastflow.model import utcnow
 from blastflow.search import Batch, Program
 
 __all__ = [
@@ -37,19 +37,11 @@ __all__ = [
     "SupervisorPhase",
     "SupervisorState",
     "file_mode",
-    "process_alive",
-    "process_start",
     "read_state",
-    "tail_lines",
-    "utcnow",
     "write_state",
 ]
 
 M = TypeVar("M", bound=BaseModel)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class LocalConfig(BaseModel):
@@ -210,50 +202,3 @@ def read_state(path: Path, model: type[M]) -> M | None:
         return model.model_validate_json(path.read_bytes())
     except FileNotFoundError:
         return None
-
-
-def process_start(pid: int) -> int | None:
-    """The start time (clock ticks since boot) of a live process, None if there is none or it is a zombie.
-
-    Elsewhere than Linux there is no /proc: a live pid gives 0 and identity is not checked.
-    """
-    if sys.platform.startswith("linux"):
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            return None
-        fields = stat[stat.rindex(")") + 2 :].split()  # the command name may hold spaces and parentheses
-        return None if fields[0] in ("Z", "X") else int(fields[19])
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return 0
-    return 0
-
-
-def process_alive(pid: int | None, start: int | None) -> bool:
-    """Whether the process `pid` that started at `start` still runs (a reused pid does not count)."""
-    if pid is None:
-        return False
-    now = process_start(pid)
-    return now is not None and (start is None or now == 0 or now == start)
-
-
-def tail_lines(path: Path, count: int) -> list[str]:
-    """The last `count` lines of a text file (decoded leniently); [] if it cannot be read."""
-    if count <= 0:
-        return []
-    try:
-        with path.open("rb") as handle:
-            position = handle.seek(0, os.SEEK_END)
-            data = b""
-            while position > 0 and data.count(b"\n") <= count:
-                step = min(65536, position)
-                position -= step
-                handle.seek(position)
-                data = handle.read(step) + data
-    except OSError:
-        return []
-    return data.decode("utf-8", errors="replace").splitlines()[-count:]

@@ -16,13 +16,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from blastflow.backends.local.run_files import LocalConfig, RunFiles, SupervisorState, read_state, tail_lines
+from blastflow.backends.local.run_files import LocalConfig, RunFiles, SupervisorState, read_state
+from blastflow.process import tail
 from blastflow.programs import MOLECULE_NAMES
 
 __all__ = ["SUPERVISOR_START_TIMEOUT_S", "main", "submit"]
 
 SUPERVISOR_START_TIMEOUT_S = 30.0
-
 
 
 def submit(config_path: Path, *, start_timeout_s: float = SUPERVISOR_START_TIMEOUT_S) -> int:
@@ -32,32 +32,65 @@ def submit(config_path: Path, *, start_timeout_s: float = SUPERVISOR_START_TIMEO
     """
     config_path = config_path.absolute()  # the supervisor runs in the job directory
     try:
-        config = LocalConfig.model_validate_json(config_path.read_bytes())
+        config = _read_config(config_path)
+        files = RunFiles(config.workdir)
+        _check_run(config, files)
+        process = _start_supervisor(config_path, config, files)
+        _wait_until_running(process, files, start_timeout_s)
+    except _Refused as refused:
+        return _fail(refused.message, refused.exit_code)
+    _say(
+        f"Supervisor running (pid {process.pid}): at most {config.concurrency} batches at once, "
+        f"{config.threads_per_pod} BLAST thread{'' if config.threads_per_pod == 1 else 's'} each, "
+        f"log in {files.supervisor_log}"
+    )
+    _say(f"Submitted {len(config.batches)} batches")
+    return 0
+
+
+class _Refused(Exception):
+    """The run cannot be submitted: `message` goes to stderr, `exit_code` is the child's exit code."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+def _read_config(config_path: Path) -> LocalConfig:
+    try:
+        return LocalConfig.model_validate_json(config_path.read_bytes())
     except FileNotFoundError:
-        return _fail(f"no local run config at {config_path}: prepare the run first", 2)
+        raise _Refused(f"no local run config at {config_path}: prepare the run first", 2) from None
     except ValidationError as exc:
-        return _fail(f"{config_path} is not a valid local run config: {exc.errors()[0]['msg']}", 2)
-    files = RunFiles(config.workdir)
+        raise _Refused(f"{config_path} is not a valid local run config: {exc.errors()[0]['msg']}", 2) from None
+
+
+def _check_run(config: LocalConfig, files: RunFiles) -> None:
+    """The query batches and BLAST+ are there, and the run was not submitted before."""
     unit = "bases" if config.molecule == "nucl" else "residues"
     query = MOLECULE_NAMES[config.molecule]
     _say(f"Job {config.job_id}: {config.program} of a {query} query against {config.database_label}")
     _say("Checking query batches")
     missing = [b.name for b in config.batches if not b.path.is_file()]
     if missing:
-        return _fail(f"query batch files missing: {', '.join(missing)} (under {config.workdir / 'query_batches'})", 1)
+        raise _Refused(f"query batch files missing: {', '.join(missing)} (under {config.workdir / 'query_batches'})")
     _say(f"{len(config.batches)} batches, {sum(b.residues for b in config.batches):,} {unit} total")
     if not os.access(config.blast, os.X_OK):
-        return _fail(f"BLAST+ program {config.blast} is missing or not executable", 1)
+        raise _Refused(f"BLAST+ program {config.blast} is missing or not executable")
     existing = read_state(files.supervisor, SupervisorState)
     if existing is not None:
-        return _fail(
+        raise _Refused(
             f"this run was already submitted (supervisor pid {existing.pid}, {existing.phase.value}): "
-            "a run is submitted once; start a new job to search again",
-            1,
+            "a run is submitted once; start a new job to search again"
         )
+
+
+def _start_supervisor(config_path: Path, config: LocalConfig, files: RunFiles) -> subprocess.Popen[bytes]:
+    """The supervisor, detached: its own session and log file, so this child can exit and leave it running."""
     _say("Starting supervisor…")
     with files.supervisor_log.open("ab") as log:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "blastflow.backends.local.supervisor", "--config", str(config_path)],
             stdin=subprocess.DEVNULL,
             stdout=log,  # its own log file: nothing ties it to this child's pipes, so this child can exit
@@ -67,29 +100,23 @@ def submit(config_path: Path, *, start_timeout_s: float = SUPERVISOR_START_TIMEO
             close_fds=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+
+
+def _wait_until_running(process: subprocess.Popen[bytes], files: RunFiles, start_timeout_s: float) -> None:
+    """Until the supervisor's state file names its pid; it exiting first, or the timeout, is a refusal."""
     deadline = time.monotonic() + start_timeout_s
     while True:
         state = read_state(files.supervisor, SupervisorState)
         if state is not None and state.pid == process.pid:
-            break
+            return
         code = process.poll()
         if code is not None:
-            last = [line for line in tail_lines(files.supervisor_log, 5) if line.strip()]
-            return _fail(
-                f"the supervisor exited at start (code {code})" + (f": {last[-1]}" if last else ""),
-                1,
-            )
+            last = [line for line in tail(files.supervisor_log, 5) if line.strip()]
+            raise _Refused(f"the supervisor exited at start (code {code})" + (f": {last[-1]}" if last else ""))
         if time.monotonic() > deadline:
             process.kill()
-            return _fail(f"the supervisor did not start within {start_timeout_s:.0f} s; see {files.supervisor_log}", 1)
+            raise _Refused(f"the supervisor did not start within {start_timeout_s:.0f} s; see {files.supervisor_log}")
         time.sleep(0.05)
-    _say(
-        f"Supervisor running (pid {process.pid}): at most {config.concurrency} batches at once, "
-        f"{config.threads_per_pod} BLAST thread{'' if config.threads_per_pod == 1 else 's'} each, "
-        f"log in {files.supervisor_log}"
-    )
-    _say(f"Submitted {len(config.batches)} batches")
-    return 0
 
 
 def _say(text: str) -> None:

@@ -42,11 +42,10 @@ from blastflow.backends.local.run_files import (
     RunFiles,
     SupervisorPhase,
     SupervisorState,
-    process_start,
-    tail_lines,
-    utcnow,
     write_state,
 )
+from blastflow.model import utcnow
+from blastflow.process import start_time, tail
 from blastflow.search import Batch
 
 __all__ = ["LOG_PREFIX", "Supervisor", "last_blast_line", "main", "retry_delay"]
@@ -102,7 +101,7 @@ class Supervisor:
         self.not_before: dict[str, float] = {}  # monotonic time a retry may start
         self.running: dict[str, _Attempt] = {}
         self.cancel_requested = False
-        self.state = SupervisorState(pid=os.getpid(), pid_start=process_start(os.getpid()))
+        self.state = SupervisorState(pid=os.getpid(), pid_start=start_time(os.getpid()))
         self._preexec = _die_with_parent()
 
     # -- the loop ---------------------------------------------------------------------------------------
@@ -197,7 +196,7 @@ class Supervisor:
             finally:
                 log.close()
         pod.phase, pod.attempts, pod.pid = PodPhase.RUNNING, attempt, process.pid
-        pod.pid_start = process_start(process.pid)
+        pod.pid_start = start_time(process.pid)
         pod.started_at, pod.finished_at, pod.retry_at, pod.exit_code = utcnow(), None, None, None
         pod.message = f"attempt {attempt} running"
         self._save(pod)
@@ -225,7 +224,7 @@ class Supervisor:
             log.close()
 
     def _failed_attempt(self, batch: Batch, pod: PodState, log: IO[bytes], code: int | None) -> PodState | None:
-        cause = last_blast_line(tail_lines(self.files.pod_log(batch.name), 50)) or "no error message"
+        cause = last_blast_line(tail(self.files.pod_log(batch.name), 50)) or "no error message"
         pod.exit_code, pod.pid, pod.pid_start, pod.finished_at = code, None, None, utcnow()
         exit_text = "could not start" if code is None else _exit_text(code)
         if pod.attempts <= self.config.batch_retries:

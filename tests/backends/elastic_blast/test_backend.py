@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from elb_doubles import NUCL_DB, PROT_DB, ElbWorld, first_records
 
 from blastflow.backends import get_backend
 from blastflow.backends.base import Backend
@@ -19,7 +18,9 @@ from blastflow.errors import BackendError, ConfigError, InputError, TransientBac
 from blastflow.failure import child_error_text
 from blastflow.search import PreparedRun, RunState, SearchSpec
 from blastflow.settings import Settings
+from blastflow.steps.prepare import check_search
 from blastflow.stream import stream_child
+from tests.doubles.elb_doubles import NUCL_DB, PROT_DB, ElbWorld, first_records
 
 pytestmark = pytest.mark.azurite
 
@@ -33,7 +34,7 @@ def _prepare(
     backend = ElasticBlastBackend()
     fields = {"program": "blastp", "query": first_records("prot", count), "db": PROT_DB, "batch_len": batch_len,
               **spec}
-    run = backend.prepare(JOB_ID, SearchSpec(**fields), tmp_path / "job")
+    run = backend.prepare(JOB_ID, check_search(SearchSpec(**fields)), tmp_path / "job")
     return backend, run
 
 
@@ -383,8 +384,8 @@ def test_prefect_blocks_by_name_give_cluster_and_storage_access(
     monkeypatch.setenv("BLASTFLOW_ELB_K8S_CREDENTIALS_BLOCK", "elb-cluster")
     monkeypatch.setenv("BLASTFLOW_AZURE_CREDENTIALS_BLOCK", "elb-results")  # the one block per storage account
     backend = ElasticBlastBackend(Settings(data_dir=tmp_path))
-    run = backend.prepare(JOB_ID, SearchSpec(program="blastp", query=first_records("prot", 3), db=PROT_DB,
-                                             batch_len=300), tmp_path / "job")
+    run = backend.prepare(JOB_ID, check_search(SearchSpec(program="blastp", query=first_records("prot", 3), db=PROT_DB,
+                                             batch_len=300)), tmp_path / "job")
     assert _submit(backend, run)[0] == 0
 
     assert backend.pod_counts(run).total == len(run.batches)

@@ -126,9 +126,9 @@ def test_azure_blob_urls_split_into_account_container_and_prefix() -> None:
         (["-gilist", "gis.txt"], "-gilist is not accepted"),
         (["-entrez_query", "human[organism]"], "-entrez_query is not accepted"),
         (["-use_index", "true"], "-use_index is not accepted"),
-        (["-outfmt", "6"], "-outfmt is set by the pipeline"),
-        (["-num_threads", "8"], "-num_threads is set by the pipeline"),
-        (["-query", "x.fa"], "-query is set by the pipeline"),
+        (["-outfmt", "6"], "-outfmt is not allowed"),
+        (["-num_threads", "8"], "-num_threads is not allowed"),
+        (["-query", "x.fa"], "-query is not allowed"),
         (["-word_size", "$(reboot)"], "contains a character ElasticBLAST cannot pass on"),
         (["-seg", 'a"b'], "contains a character"),
     ],
@@ -150,7 +150,7 @@ def test_every_problem_is_reported_at_once() -> None:
     texts = [p.text for p in config_problems(cfg)]
 
     for expected in ("[blast] db is required", "'blastz' is not supported", "-remote is not accepted",
-                     "-outfmt is set by the pipeline", "batch-len must be a positive integer",
+                     "-outfmt is not allowed", "batch-len must be a positive integer",
                      "mem-limit must be a memory size", "has keys for azure", "needs gcp-region, gcp-zone",
                      "num-nodes must be a positive integer", "[cluster] name 'Bad_Name'"):
         assert any(expected in t for t in texts), f"{expected!r} not in {texts}"

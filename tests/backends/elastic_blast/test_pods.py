@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "doubles"))
-from fake_cluster import FakeCluster
-from fake_k8s import FakeKubernetes
 
 from blastflow.backends.elastic_blast.credentials import kubernetes_credentials
 from blastflow.backends.elastic_blast.pods import (
@@ -28,6 +23,8 @@ from blastflow.backends.elastic_blast.pods import (
 from blastflow.backends.elastic_blast.profile import ElbProfile
 from blastflow.errors import BackendError, ConfigError, TransientBackendError
 from blastflow.search import PodCounts
+from tests.doubles.fake_cluster import FakeCluster
+from tests.doubles.fake_k8s import FakeKubernetes
 
 RESULTS = "https://blastacct.blob.core.windows.net/results/runs/job-1"
 OTHER = "https://blastacct.blob.core.windows.net/results/runs/job-2"

@@ -28,14 +28,15 @@ from blastflow.backends.local.run_files import (
     RunFiles,
     SupervisorPhase,
     SupervisorState,
-    process_alive,
     read_state,
 )
 from blastflow.errors import BackendError, ConfigError, InputError
 from blastflow.hits import HIT_FIELDS, parse_outfmt6
+from blastflow.process import alive
 from blastflow.results import merge_results
 from blastflow.search import PreparedRun, RunState, SearchSpec
 from blastflow.settings import Settings
+from blastflow.steps.prepare import check_search
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "sinvicta"
 PEPTIDE = "MNTLWLSLWDYPGKLPLNFMVFDTKDDLQAAYWRDPYSIPLAVIFEDPQPISQRLIYEIR"
@@ -118,10 +119,10 @@ def _running_blast_pids(run: PreparedRun) -> list[int]:
 def _kill_leftovers(run: PreparedRun) -> None:
     """Never leave a slow BLAST behind when a test fails half-way."""
     state = read_state(RunFiles(run.workdir).supervisor, SupervisorState)
-    if state and process_alive(state.pid, state.pid_start):
+    if state and alive(state.pid, state.pid_start):
         os.kill(state.pid, signal.SIGKILL)
     for pod in _pods(run):
-        if pod and process_alive(pod.pid, pod.pid_start):
+        if pod and alive(pod.pid, pod.pid_start):
             os.kill(pod.pid, signal.SIGKILL)  # type: ignore[arg-type]
 
 
@@ -137,7 +138,8 @@ def test_registry_gives_the_local_backend(tmp_path: Path) -> None:
 def test_prepare_writes_the_job_and_starts_nothing(sample: dict[str, Path], tmp_path: Path) -> None:
     backend = _backend(tmp_path)
     workdir = tmp_path / "data" / "jobs" / "job-1"
-    run = backend.prepare("job-1", _blastp(sample, evalue=1e-3, max_target_seqs=25, options="-seg yes"), workdir)
+    spec = _blastp(sample, evalue=1e-3, max_target_seqs=25, options="-seg yes")
+    run = backend.prepare("job-1", check_search(spec), workdir)
 
     assert PreparedRun.load(workdir) == run
     assert (run.program, run.molecule, run.query_count, run.query_length) == ("blastp", "prot", 20, 4745)
@@ -162,7 +164,8 @@ def test_prepare_writes_the_job_and_starts_nothing(sample: dict[str, Path], tmp_
 
 
 def test_default_batch_len_fills_the_parallel_slots(sample: dict[str, Path], tmp_path: Path) -> None:
-    run = _backend(tmp_path, parallel=2).prepare("job-2", _blastp(sample, batch_len=None), tmp_path / "job-2")
+    spec = check_search(_blastp(sample, batch_len=None))
+    run = _backend(tmp_path, parallel=2).prepare("job-2", spec, tmp_path / "job-2")
     assert 2 <= len(run.batches) <= 3
 
 
@@ -192,7 +195,7 @@ def test_bad_input_fails_in_prepare_before_any_work(case: str, sample: dict[str,
     spec = _blastp(sample).model_copy(update=change)
     workdir = tmp_path / "jobs" / "job-bad"
     with pytest.raises(InputError) as caught:
-        _backend(tmp_path).prepare("job-bad", spec, workdir)
+        _backend(tmp_path).prepare("job-bad", check_search(spec), workdir)
     assert expected in str(caught.value)
     assert not workdir.exists()
     assert not workdir.parent.exists() or not list(workdir.parent.iterdir()), "nothing written"
@@ -209,7 +212,7 @@ def test_failure_after_validation_leaves_no_job_dir(
     monkeypatch.setenv("PATH", str(partial))
     workdir = tmp_path / "jobs" / "job-3"
     with pytest.raises(BackendError, match="makeblastdb was not found on PATH"):
-        _backend(tmp_path).prepare("job-3", _blastp(sample), workdir)
+        _backend(tmp_path).prepare("job-3", check_search(_blastp(sample)), workdir)
     assert list((tmp_path / "jobs").iterdir()) == []
 
 
@@ -218,7 +221,7 @@ def test_a_used_job_dir_is_refused(sample: dict[str, Path], tmp_path: Path) -> N
     workdir.mkdir()
     (workdir / "something").write_text("x")
     with pytest.raises(ConfigError, match="already exists and is not empty"):
-        _backend(tmp_path).prepare("job-4", _blastp(sample), workdir)
+        _backend(tmp_path).prepare("job-4", check_search(_blastp(sample)), workdir)
 
 
 # -- running ------------------------------------------------------------------------------------------------
@@ -226,7 +229,7 @@ def test_a_used_job_dir_is_refused(sample: dict[str, Path], tmp_path: Path) -> N
 
 def test_search_runs_to_success_with_correct_hits(sample: dict[str, Path], tmp_path: Path) -> None:
     backend = _backend(tmp_path)
-    run = backend.prepare("job-ok", _blastp(sample), tmp_path / "job-ok")
+    run = backend.prepare("job-ok", check_search(_blastp(sample)), tmp_path / "job-ok")
     n = len(run.batches)
     try:
         child = _submit(backend, run)
@@ -279,7 +282,7 @@ def test_query_text_with_shell_metacharacters_in_ids(sample: dict[str, Path], tm
     weird = "q;rm${IFS}-rf$(reboot)|`id`&&x>y"
     backend = _backend(tmp_path)
     spec = _blastp(sample, query=f">{weird} odd header\n{first.seq}\n", batch_len=None)
-    run = backend.prepare("job-ids", spec, tmp_path / "job-ids")
+    run = backend.prepare("job-ids", check_search(spec), tmp_path / "job-ids")
     try:
         assert _submit(backend, run).returncode == 0
         _wait(lambda: backend.status(run).state is not RunState.RUNNING, "the run to end")
@@ -310,7 +313,7 @@ def test_submit_without_a_config_fails_clearly(tmp_path: Path) -> None:
 def test_failed_batch_is_retried_with_backoff(sample: dict[str, Path], tmp_path: Path) -> None:
     """The database is away when the batches start (a real BLAST error) and back before the retries."""
     backend = _backend(tmp_path, retries=3, backoff_s=1.0)
-    run = backend.prepare("job-retry", _blastp(sample), tmp_path / "job-retry")
+    run = backend.prepare("job-retry", check_search(_blastp(sample)), tmp_path / "job-retry")
     db_dir, away = run.workdir / "db", run.workdir / "db-away"
     db_dir.rename(away)
     files = RunFiles(run.workdir)
@@ -336,7 +339,7 @@ def test_failed_batch_is_retried_with_backoff(sample: dict[str, Path], tmp_path:
 
 def test_batch_failing_past_the_backoff_limit_fails_the_run(sample: dict[str, Path], tmp_path: Path) -> None:
     backend = _backend(tmp_path, retries=1, backoff_s=0.2)
-    run = backend.prepare("job-fail", _blastp(sample), tmp_path / "job-fail")
+    run = backend.prepare("job-fail", check_search(_blastp(sample)), tmp_path / "job-fail")
     shutil.rmtree(run.workdir / "db")
     try:
         assert _submit(backend, run).returncode == 0
@@ -362,11 +365,11 @@ def test_batch_failing_past_the_backoff_limit_fails_the_run(sample: dict[str, Pa
 def test_cancel_terminates_blast_and_fails_every_pod(how: str, sample: dict[str, Path], tmp_path: Path) -> None:
     """`Backend.cancel` (cancel file + SIGTERM), or a bare SIGTERM to the supervisor as a service manager sends."""
     backend = _backend(tmp_path)
-    run = backend.prepare("job-cancel", _slow(sample), tmp_path / "job-cancel")
+    run = backend.prepare("job-cancel", check_search(_slow(sample)), tmp_path / "job-cancel")
     try:
         assert _submit(backend, run).returncode == 0
         supervisor = read_state(RunFiles(run.workdir).supervisor, SupervisorState)
-        assert supervisor is not None and process_alive(supervisor.pid, supervisor.pid_start), (
+        assert supervisor is not None and alive(supervisor.pid, supervisor.pid_start), (
             "the submit child exited while the supervisor it started runs on (detached)"
         )
         blast_pids = _wait(lambda: _running_blast_pids(run), "a running pod")
@@ -384,14 +387,14 @@ def test_cancel_terminates_blast_and_fails_every_pod(how: str, sample: dict[str,
     pods = _pods(run)
     assert all(p.phase is PodPhase.SUCCEEDED or (p.phase is PodPhase.FAILED and p.reason == "cancelled") for p in pods)
     assert any(p.reason == "cancelled" for p in pods)
-    assert not any(process_alive(pid, None) for pid in blast_pids)  # type: ignore[union-attr]
+    assert not any(alive(pid, None) for pid in blast_pids)  # type: ignore[union-attr]
     assert "cancelled: terminating BLAST" in RunFiles(run.workdir).pod_log("batch_000").read_text()
     backend.cancel(run)  # idempotent
 
 
 def test_killed_supervisor_is_a_failure_not_a_spinner(sample: dict[str, Path], tmp_path: Path) -> None:
     backend = _backend(tmp_path)
-    run = backend.prepare("job-dead", _slow(sample), tmp_path / "job-dead")
+    run = backend.prepare("job-dead", check_search(_slow(sample)), tmp_path / "job-dead")
     files = RunFiles(run.workdir)
     try:
         assert _submit(backend, run).returncode == 0
@@ -400,7 +403,7 @@ def test_killed_supervisor_is_a_failure_not_a_spinner(sample: dict[str, Path], t
         os.kill(supervisor.pid, signal.SIGKILL)  # type: ignore[union-attr]
         _wait(lambda: backend.status(run).state is not RunState.RUNNING, "the death to be noticed")
         # BLAST processes die with their supervisor (they are not left burning the machine).
-        _wait(lambda: not any(process_alive(pid, None) for pid in blast_pids), "orphaned BLAST to stop")  # type: ignore[union-attr]
+        _wait(lambda: not any(alive(pid, None) for pid in blast_pids), "orphaned BLAST to stop")  # type: ignore[union-attr]
     finally:
         _kill_leftovers(run)
     status = backend.status(run)

@@ -1,9 +1,0 @@
-"""Backend test fixtures: the ElasticBLAST doubles (fake cluster, Kubernetes API, `elastic-blast`)."""
-
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "doubles"))
-from elb_doubles import *  # noqa: F403

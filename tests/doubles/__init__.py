@@ -1,0 +1,19 @@
+"""Test doubles and fault-injection helpers, imported as `from tests.doubles.<module> import ...`.
+
+Doubles (each module's docstring names what it imitates):
+
+- `fake_cluster`: the cluster state behind the two doubles below (pods, exports, scenarios).
+- `fake_k8s`: a Kubernetes API server over HTTP, for the real Kubernetes clients.
+- `fake_elastic_blast`: the `elastic-blast` CLI (submit, status, delete); run as a program
+  (`python -m tests.doubles.fake_elastic_blast`, through a launcher from `elb_doubles.module_launcher`).
+- `elb_wrapper`: an `elastic-blast` that prints extra lines and records its output around the fake; also a program.
+- `lossy_proxy`: a TCP proxy that loses the response to chosen requests (a network failing after the send).
+- `scripted_backend`: a `Backend` that replays scripted pod counts, statuses and pod logs; and a fake clock.
+- `spawn_record`: recording shims for BLAST+ and `elastic-blast` on PATH (spies: log each start, run the real one).
+
+Helpers:
+
+- `elb_doubles`: pytest fixtures wiring the ElasticBLAST doubles together (`elb_world`), registered for the
+  whole suite by `pytest_plugins` in tests/conftest.py.
+- `faultkit`: what the fault suites share: flow processes to start and kill, waits, /proc checks, page renders.
+"""

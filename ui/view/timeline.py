@@ -1,0 +1,180 @@
+"""The execution timeline: how each step of a job shows (only an active step spins), its detail line and counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from blastflow.merge import ORPHAN_SOURCE
+from blastflow.model import (
+    FAILURE_PHASES,
+    PHASE_MESSAGES,
+    PHASE_TO_STEP,
+    STEP_LABELS,
+    STEP_ORDER,
+    JobRecord,
+    Phase,
+    StepName,
+    StepState,
+    StepStatus,
+)
+from blastflow.progress import format_duration
+
+__all__ = ["StepDisplay", "StepView", "counters_text", "resolve_step_state", "timeline"]
+
+
+class StepDisplay(StrEnum):
+    """How the timeline shows a step. Only ACTIVE spins."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    DONE = "done"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+_STEP_ICONS: dict[StepDisplay, str] = {
+    StepDisplay.PENDING: ":material/radio_button_unchecked:",
+    StepDisplay.ACTIVE: "spinner",
+    StepDisplay.DONE: ":material/check_circle:",
+    StepDisplay.ERROR: ":material/error:",
+    StepDisplay.SKIPPED: ":material/do_not_disturb_on:",
+}
+
+_STATUS_DISPLAY: dict[StepStatus, StepDisplay] = {
+    StepStatus.PENDING: StepDisplay.PENDING,
+    StepStatus.RUNNING: StepDisplay.ACTIVE,
+    StepStatus.COMPLETED: StepDisplay.DONE,
+    StepStatus.FAILED: StepDisplay.ERROR,
+    StepStatus.SKIPPED: StepDisplay.SKIPPED,
+}
+
+
+def resolve_step_state(phase: Phase, name: StepName, step: StepState) -> StepDisplay:
+    """How to show `step` of a job in `phase`.
+
+    The failure phase is checked BEFORE "is the step running" (fix E): a step
+    left `running` in a failed job (a crashed worker, a legacy row, a writer that
+    bypassed the merge) shows as failed, never as a spinner. A completed job
+    shows no spinner either. The transit phase `submitted` makes `wait_for_pods`
+    active even before its row says so (fix I).
+
+    Example:
+        >>> resolve_step_state(Phase.FAILED, StepName.SUBMIT, StepState(status=StepStatus.RUNNING)).value
+        'error'
+        >>> resolve_step_state(Phase.SUBMITTED, StepName.WAIT_FOR_PODS, StepState()).value
+        'active'
+    """
+    if phase in FAILURE_PHASES:
+        if step.status in (StepStatus.RUNNING, StepStatus.FAILED):
+            return StepDisplay.ERROR
+        return StepDisplay.PENDING if step.status is StepStatus.PENDING else _STATUS_DISPLAY[step.status]
+    if phase is Phase.COMPLETED:
+        if step.status in (StepStatus.RUNNING, StepStatus.COMPLETED):
+            return StepDisplay.DONE
+        return _STATUS_DISPLAY[step.status] if step.status is not StepStatus.PENDING else StepDisplay.SKIPPED
+    if PHASE_TO_STEP[phase] is name and step.status in (StepStatus.PENDING, StepStatus.RUNNING):
+        return StepDisplay.ACTIVE
+    return _STATUS_DISPLAY[step.status]
+
+
+@dataclass(frozen=True, slots=True)
+class StepView:
+    """One step of the timeline as the page shows it."""
+
+    name: StepName
+    label: str
+    state: StepDisplay
+    icon: str
+    detail: str  # one truthful line: what the step is doing, how long it took, or why it failed
+    counters: str  # batch/pod counts, empty when none
+    expanded: bool  # open by default: only the active or failed step (fix L)
+    log_line_count: int
+
+    @property
+    def title(self) -> str:
+        """The step's heading: its label, and how it ended once it has (our own words only).
+
+        An active step's heading stays the bare label, so it does not change while the step runs.
+        """
+        if self.state in (StepDisplay.ACTIVE, StepDisplay.PENDING) or not self.detail:
+            return self.label
+        return f"{self.label} · {self.detail}"
+
+
+_COUNTER_ORDER = ("running", "pending", "succeeded", "failed")
+
+
+def counters_text(counters: dict[str, int]) -> str:
+    """Batch/pod counts in a sentence; empty when there are none.
+
+    Example:
+        >>> counters_text({"pending": 1, "running": 2, "succeeded": 5, "failed": 0})
+        '5 of 8 batches finished · 2 running · 1 pending · 5 succeeded · 0 failed'
+        >>> counters_text({})
+        ''
+    """
+    if not counters:
+        return ""
+    parts: list[str] = []
+    known = {k: counters[k] for k in _COUNTER_ORDER if k in counters}
+    total = counters.get("batches") or sum(known.values())
+    if known and total:
+        finished = known.get("succeeded", 0) + known.get("failed", 0)
+        parts.append(f"{finished} of {total} batches finished")
+    elif total:
+        parts.append(f"{total} batches")
+    parts += [f"{value} {name}" for name, value in known.items()]
+    parts += [
+        f"{value} {name.replace('_', ' ')}"
+        for name, value in sorted(counters.items())
+        if name not in known and name != "batches"
+    ]
+    return " · ".join(parts)
+
+
+def _step_detail(phase: Phase, name: StepName, step: StepState, state: StepDisplay) -> str:
+    # fix K: durations come from duration_ms; nothing is said that the row does not carry.
+    duration = format_duration(None if step.duration_ms is None else step.duration_ms / 1000)
+    if state is StepDisplay.ACTIVE:
+        if step.message:
+            return step.message
+        return PHASE_MESSAGES[phase] if PHASE_TO_STEP[phase] is name else "Running…"
+    if state is StepDisplay.DONE:
+        return f"done in {duration}" if duration else "done"
+    if state is StepDisplay.ERROR:
+        if step.source == ORPHAN_SOURCE or step.status is StepStatus.RUNNING:
+            return "stopped when the job failed"
+        return f"failed after {duration}" if duration else "failed"
+    if state is StepDisplay.SKIPPED:
+        return "skipped"
+    return ""
+
+
+def timeline(job: JobRecord) -> list[StepView]:
+    """The execution timeline of a job, one view per step in order.
+
+    Example:
+        >>> from datetime import UTC, datetime
+        >>> from blastflow.merge import JobUpdate, merge
+        >>> job = merge(None, JobUpdate(job_id="j", phase=Phase.SUBMITTED), datetime(2026, 1, 1, tzinfo=UTC))
+        >>> [(v.name.value, v.state.value) for v in timeline(job)][2]
+        ('wait_for_pods', 'active')
+    """
+    views = []
+    for name in STEP_ORDER:
+        step = job.steps[name]
+        state = resolve_step_state(job.phase, name, step)
+        views.append(
+            StepView(
+                name=name,
+                label=STEP_LABELS[name],
+                state=state,
+                icon=_STEP_ICONS[state],
+                detail=_step_detail(job.phase, name, step, state),
+                counters=counters_text(step.counters),
+                expanded=state in (StepDisplay.ACTIVE, StepDisplay.ERROR),
+                log_line_count=step.log_line_count,
+            )
+        )
+    return views
