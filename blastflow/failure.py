@@ -15,9 +15,11 @@ from blastflow.merge import JobUpdate, StepUpdate
 from blastflow.model import Phase, StepName, StepStatus
 from blastflow.sanitise import sanitise
 
-__all__ = ["child_error_text", "failure_update"]
+__all__ = ["child_error_text", "failure_update", "python_crash"]
 
 _ERROR_LINE = re.compile(r"\b(ERROR|CRITICAL|FATAL|Error|Exception|Traceback|error:|failed)\b")
+_TRACEBACK_FRAME = re.compile(r'^\s+File "|^Traceback \(most recent call last\):')
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)\b(?::.*)?$")
 
 
 def failure_update(exc: BaseException, step: StepName | None = None, *, source: str = "flow") -> JobUpdate:
@@ -47,6 +49,28 @@ def failure_update(exc: BaseException, step: StepName | None = None, *, source: 
     return JobUpdate(phase=phase, error=text, error_code=code, steps=steps, source=source)
 
 
+def python_crash(lines: Sequence[str]) -> str | None:
+    """The exception line of a Python traceback at the end of `lines`, or None when they hold none.
+
+    A Python CLI that crashes exits 1, the same code as its own input errors; the traceback tells them
+    apart, and its LAST line (the exception), not its first, says what happened.
+
+    Example:
+        >>> python_crash(["Traceback (most recent call last):", '  File "/x/elb_config.py", line 317, in f',
+        ...               "    sts.get_caller_identity()",
+        ...               "botocore.exceptions.NoCredentialsError: Unable to locate credentials"])
+        'botocore.exceptions.NoCredentialsError: Unable to locate credentials'
+        >>> python_crash(["ERROR: Incorrect -task option"]) is None
+        True
+    """
+    if not any(_TRACEBACK_FRAME.match(line) for line in lines):
+        return None
+    for line in reversed(lines):
+        if _EXCEPTION_LINE.match(line.strip()) and not line.startswith((" ", "\t")):
+            return line.strip()
+    return None
+
+
 def child_error_text(
     command: str,
     returncode: int,
@@ -61,6 +85,9 @@ def child_error_text(
         ...                  meaning="dependency or quota error")
         'elastic-blast submit exited with code 7 (dependency or quota error): ERROR: quota exceeded'
     """
+    crash = python_crash(list(stderr_tail)) or python_crash(list(stdout_tail))
+    if crash is not None:
+        return f"{command} crashed (exit code {returncode}, an uncaught Python exception, not an input error): {crash}"
     head = f"{command} exited with code {returncode}" + (f" ({meaning})" if meaning else "")
     for tail in (stderr_tail, stdout_tail):
         for line in reversed(tail):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from blastflow.errors import BackendError, InputError, SubmitError, TimedOut
-from blastflow.failure import child_error_text, failure_update
+from blastflow.failure import child_error_text, failure_update, python_crash
 from blastflow.model import Phase, StepName, StepStatus
 
 
@@ -34,3 +36,20 @@ def test_child_error_prefers_an_error_line_over_a_later_benign_line() -> None:
 
 def test_child_error_without_output_says_so() -> None:
     assert child_error_text("local submit", 2, [], []) == "local submit exited with code 2 (it printed no error)"
+
+
+CAPTURED = Path(__file__).parent / "backends" / "elastic_blast" / "captured"
+
+
+def test_a_python_crash_is_named_a_crash_with_its_exception_not_its_first_line() -> None:
+    """Real `elastic-blast submit --dry-run` (1.5.0) on AWS without credentials: exit 1 and a traceback."""
+    stderr = (CAPTURED / "submit-dry-run-aws-no-credentials.stderr").read_text().splitlines()
+    assert stderr[-1].startswith("botocore.exceptions.NoCredentialsError")
+
+    text = child_error_text("elastic-blast submit", 1, stderr[-40:], [], meaning="error in the query")
+
+    assert text == (
+        "elastic-blast submit crashed (exit code 1, an uncaught Python exception, not an input error): "
+        "botocore.exceptions.NoCredentialsError: Unable to locate credentials"
+    )
+    assert python_crash(["ERROR: Incorrect -task option rmblastn"]) is None

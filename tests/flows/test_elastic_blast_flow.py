@@ -69,7 +69,8 @@ def test_submit_failure_is_submit_failed_with_the_child_error(pipeline, elb_worl
     job = pipeline.get(job_id)
     assert job.phase is Phase.SUBMIT_FAILED and _no_step_running(job)
     assert job.error.startswith(
-        "elastic-blast submit exited with code 7 (a required dependency is missing or a cloud quota was exceeded): "
+        "elastic-blast submit exited with code 7 (an external command (gcloud, gsutil, kubectl, aws, az) failed, "
+        "authentication included, or a cloud quota was exceeded): "
     )
     assert job.steps[StepName.SUBMIT].status is StepStatus.FAILED
     assert job.steps[StepName.WAIT_FOR_PODS].status is StepStatus.PENDING

@@ -13,8 +13,10 @@ prints its name or counts on stdout, an error prints only to stderr.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 
 from blastflow.errors import BackendError, TransientBackendError
+from blastflow.failure import python_crash
 from blastflow.sanitise import sanitise
 from blastflow.search import PodCounts, RunState, RunStatus
 
@@ -28,6 +30,7 @@ __all__ = [
     "error_lines",
     "parse_counts",
     "parse_status",
+    "summarise_aws_jobs",
 ]
 
 STATUS_EXIT_CODES = {
@@ -40,6 +43,9 @@ STATUS_EXIT_CODES = {
     6: RunState.UNKNOWN,
 }
 
+# ElasticBLAST 1.5's constants.py, with what its bin/elastic-blast really maps onto them
+# (elastic-blast-facts.md): any failing external command exits 7, an uncaught exception 1,
+# a resubmission to a used results location 8, a failed clean-up turns any code into 255.
 ERROR_EXIT_CODES = {
     1: "error in the query, BLAST options or ElasticBLAST configuration",
     2: "error in the BLAST database",
@@ -47,11 +53,12 @@ ERROR_EXIT_CODES = {
     4: "out of memory",
     5: "timeout",
     6: "permissions error, or the output files could not be created",
-    7: "a required dependency is missing or a cloud quota was exceeded",
-    8: "error communicating with the cluster",
+    7: "an external command (gcloud, gsutil, kubectl, aws, az) failed, authentication included, "
+    "or a cloud quota was exceeded",
+    8: "cluster error, or the results location was already used by another search",
     9: "operation interrupted",
     10: "the search is not ready",
-    255: "unknown error",
+    255: "unknown error, or cleaning up after an error failed",
 }
 # Worth asking again later: the cluster did not answer, the run was interrupted, or it is not ready yet.
 TRANSIENT_EXIT_CODES = frozenset({8, 9, 10})
@@ -68,6 +75,12 @@ _AUTH = re.compile(
 )
 _CONFIG = re.compile(r"configuration|invalid|not a valid|No such file|not found", re.IGNORECASE)
 _REPORT_URL = re.compile(r",?\s*please help us improve ElasticBLAST.*$", re.IGNORECASE)
+# One AWS Batch job in `status --verbose` on AWS (aws.py `_check_status_extended`): ` 1. ` then `  Key: value`.
+_AWS_JOB_START = re.compile(r"^ \d+\. $")
+_AWS_JOB_FIELD = re.compile(
+    r"^  (JobArn|JobName|StatusReason|ContainerExitCode|ContainerReason|RuntimeInSeconds): (.*)$"
+)
+_TRANSIENT_CRASH = re.compile(r"Timeout|ConnectionError|ConnectTimeout|EndpointConnectionError|Throttl")
 
 
 def describe_exit(code: int) -> str:
@@ -75,7 +88,7 @@ def describe_exit(code: int) -> str:
 
     Example:
         >>> describe_exit(8)
-        'exit code 8: error communicating with the cluster'
+        'exit code 8: cluster error, or the results location was already used by another search'
         >>> describe_exit(-9)
         'killed by signal 9'
     """
@@ -146,6 +159,45 @@ search: error: You must be logged in to the server (Unauthorized)
     raise _status_error(returncode, out, err)
 
 
+def summarise_aws_jobs(out: str) -> tuple[str, list[str]]:
+    r"""Split AWS `status --verbose` output into the lines that are not per-job listings, and the failed jobs' reasons.
+
+    On AWS the verbose status lists every Batch job of the search; that grows with the batches and says
+    nothing a person needs beyond the counts, except why the failed ones failed.
+
+    Example:
+        >>> rest, failed = summarise_aws_jobs(
+        ...     "Failed 1\n 1. \n  JobArn: arn:aws:batch:j1\n  JobName: elasticblast-search-batch-007\n"
+        ...     "  StatusReason: Essential container in task exited\n  ContainerExitCode: 3\nRunning 1\n 1. \n"
+        ...     "  JobArn: arn:aws:batch:j2\n  JobName: elasticblast-search-batch-001\n")
+        >>> rest
+        'Failed 1\nRunning 1'
+        >>> failed
+        ['job elasticblast-search-batch-007 failed: Essential container in task exited (container exit code 3)']
+    """
+    rest: list[str] = []
+    jobs: dict[str, list[dict[str, str]]] = defaultdict(list)
+    section = ""
+    for line in out.splitlines():
+        count = _COUNT.match(line)
+        field = _AWS_JOB_FIELD.match(line)
+        if _AWS_JOB_START.match(line):
+            jobs[section].append({})
+        elif field and jobs[section]:
+            jobs[section][-1][field[1]] = field[2].strip()
+        else:
+            section = count[1] if count else section
+            rest.append(line)
+    return "\n".join(rest), [_aws_failure(job) for job in jobs["Failed"]]
+
+
+def _aws_failure(job: dict[str, str]) -> str:
+    text = f"job {job.get('JobName') or job.get('JobArn', '?')} failed: {job.get('StatusReason', 'no reason given')}"
+    details = [f"container exit code {job['ContainerExitCode']}"] if "ContainerExitCode" in job else []
+    details += [job["ContainerReason"]] if job.get("ContainerReason") else []
+    return text + (f" ({'; '.join(details)})" if details else "")
+
+
 def _says_state(out: str, state: RunState) -> bool:
     if state is RunState.SUCCESS:
         return SUCCESS_TEXT in out or bool(_STATE_WORD.search(out))
@@ -153,13 +205,14 @@ def _says_state(out: str, state: RunState) -> bool:
 
 
 def _failure_message(out: str, err: str, counts: PodCounts | None) -> str:
-    """ElasticBLAST's own words on why the search failed, without the boilerplate plea."""
+    """ElasticBLAST's own words on why the search failed, without the boilerplate plea or job listings."""
+    rest, failed_jobs = summarise_aws_jobs(out)
     details = [
         line.strip()
-        for line in out.splitlines()
+        for line in rest.splitlines()
         if line.strip() and FAILURE_TEXT not in line and not _COUNT.match(line) and not _STATE_WORD.match(line)
     ]
-    details += error_lines(err)
+    details += failed_jobs + error_lines(err)
     head = "ElasticBLAST reports the search failed"
     if counts is not None and counts.failed:
         head += f" ({counts.failed} of {counts.total} batches failed)"
@@ -167,6 +220,10 @@ def _failure_message(out: str, err: str, counts: PodCounts | None) -> str:
 
 
 def _status_error(returncode: int, out: str, err: str) -> BackendError:
+    crash = python_crash(err.splitlines()) or python_crash(out.splitlines())
+    if crash is not None:
+        text = f"elastic-blast status crashed (an uncaught Python exception, not an input error): {crash}"
+        return TransientBackendError(text) if _TRANSIENT_CRASH.search(crash) else BackendError(text, code="elb_crash")
     lines = error_lines(err) or [line.strip() for line in err.splitlines() if line.strip()]
     lines = lines or error_lines(out) or [line.strip() for line in out.splitlines() if line.strip()]
     said = _REPORT_URL.sub("", lines[-1]) if lines else ""
@@ -189,6 +246,6 @@ def _status_error(returncode: int, out: str, err: str) -> BackendError:
 
 
 def _details(out: str) -> str:
-    """The verbose lines that say more than a count or a state name."""
-    lines = [line.strip() for line in out.splitlines()]
+    """The verbose lines that say more than a count or a state name (AWS job listings left out)."""
+    lines = [line.strip() for line in summarise_aws_jobs(out)[0].splitlines()]
     return " ".join(line for line in lines if line and not _COUNT.match(line) and not _STATE_WORD.match(line))

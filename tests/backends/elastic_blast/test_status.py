@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from blastflow.backends.elastic_blast.status import (
@@ -86,7 +89,7 @@ def test_a_configuration_error_is_permanent() -> None:
 @pytest.mark.parametrize(("code", "transient"), [(8, True), (9, True), (10, True), (7, False), (255, False)])
 def test_error_exit_codes(code: int, transient: bool) -> None:
     stderr = "2026-01-01T00:00:00.000000Z ERROR: something went wrong\n"
-    with pytest.raises(BackendError, match=f"exit code {code}: {ERROR_EXIT_CODES[code]}") as raised:
+    with pytest.raises(BackendError, match=re.escape(f"exit code {code}: {ERROR_EXIT_CODES[code]}")) as raised:
         parse_status(code, "", stderr)
     assert isinstance(raised.value, TransientBackendError) is transient
     assert "ERROR: something went wrong" in str(raised.value)
@@ -115,3 +118,62 @@ def test_helpers() -> None:
     assert describe_exit(3) == "exit code 3: error in the BLAST engine"
     assert describe_exit(42) == "exit code 42: undocumented exit code"
     assert error_lines("INFO: fine\nCRITICAL: bad\nerror: worse\n") == ["CRITICAL: bad", "error: worse"]
+
+
+AWS_VERBOSE_RUNNING = "\n".join(  # shaped as aws.py `_check_status_extended` of elastic-blast 1.5.0 prints it
+    [
+        'Pending 1',
+        'Running 1',
+        'Succeeded 1',
+        'Failed 1',
+        'Pending 1',
+        ' 1. ',
+        '  JobArn: arn:aws:batch:us-east-1:123456789012:job/8c1e',
+        '  JobName: elasticblast-search-batch-002-job-5',
+        'Running 1',
+        ' 1. ',
+        '  JobArn: arn:aws:batch:us-east-1:123456789012:job/77a0',
+        '  JobName: elasticblast-search-batch-001-job-5',
+        'Succeeded 1',
+        ' 1. ',
+        '  JobArn: arn:aws:batch:us-east-1:123456789012:job/01f3',
+        '  JobName: elasticblast-search-batch-000-job-5',
+        '  StatusReason: Essential container in task exited',
+        '  ContainerExitCode: 0',
+        '  RuntimeInSeconds: 41.2',
+        'Failed 1',
+        ' 1. ',
+        '  JobArn: arn:aws:batch:us-east-1:123456789012:job/c9d2',
+        '  JobName: elasticblast-search-batch-003-job-5',
+        '  StatusReason: Essential container in task exited',
+        '  ContainerExitCode: 2',
+        '  RuntimeInSeconds: 3.9',
+        "",
+    ]
+)  # job ids made up
+
+
+def test_aws_job_listings_are_summarised_to_counts_and_failed_reasons() -> None:
+    status = parse_status(1, FAILURE_TEXT + ", please help us improve ElasticBLAST\n" + AWS_VERBOSE_RUNNING, "")
+    assert status.state is RunState.FAILURE
+    assert (status.counts.pending, status.counts.running, status.counts.succeeded, status.counts.failed) == (1, 1, 1, 1)
+    assert "JobArn" not in status.message and "batch-001" not in status.message
+    assert status.message.endswith(
+        "job elasticblast-search-batch-003-job-5 failed: Essential container in task exited (container exit code 2)"
+    )
+
+
+def test_a_running_aws_search_says_no_more_than_its_counts() -> None:
+    running = AWS_VERBOSE_RUNNING[: AWS_VERBOSE_RUNNING.rindex("Failed 1")].replace("Failed 1", "Failed 0")
+    status = parse_status(4, running + "Failed 0\n", "")
+    assert status.state is RunState.RUNNING and status.counts.failed == 0
+    assert status.message == ""
+
+
+def test_a_crash_in_status_is_named_a_crash_with_its_last_line() -> None:
+    stderr = (Path(__file__).parent / "captured" / "submit-dry-run-aws-no-credentials.stderr").read_text()
+    with pytest.raises(BackendError) as raised:
+        parse_status(1, "", stderr)
+    assert raised.value.code == "elb_crash" and not isinstance(raised.value, TransientBackendError)
+    assert str(raised.value).endswith("NoCredentialsError: Unable to locate credentials")
+    assert "Traceback" not in str(raised.value)
