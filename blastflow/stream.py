@@ -34,10 +34,20 @@ class StreamResult:
     timed_out: bool = False
 
 
-def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The child's environment: ours, the backend's extras, and unbuffered Python output."""
+def child_env(extra: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """The child's environment: ours, the backend's extras (None: remove that variable), unbuffered output.
+
+    Example:
+        >>> env = child_env({"BLASTFLOW_DOCTEST": "1", "HOME": None})
+        >>> env["BLASTFLOW_DOCTEST"], "HOME" in env, env["PYTHONUNBUFFERED"]
+        ('1', False, '1')
+    """
     env = dict(os.environ)
-    env.update(extra or {})
+    for name, value in (extra or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     env["PYTHONUNBUFFERED"] = "1"  # fix B: line-by-line flush even when stdout is a pipe
     return env
 
@@ -46,7 +56,7 @@ def stream_child(
     argv: Sequence[str],
     on_line: Callable[[str, str], None],
     *,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str | None] | None = None,
     cwd: Path | None = None,
     timeout_s: float | None = None,
     on_tick: Callable[[], None] | None = None,

@@ -33,8 +33,8 @@ class Backend(Protocol):
         """The argv of the child that hands the work over and exits (no shell)."""
         ...
 
-    def submit_env(self, run: PreparedRun) -> dict[str, str]:
-        """Extra environment for the child (never secrets that end up in argv)."""
+    def submit_env(self, run: PreparedRun) -> dict[str, str | None]:
+        """Extra environment for the child (never secrets that end up in argv); None removes a variable."""
         ...
 
     def exit_meaning(self, returncode: int) -> str | None:

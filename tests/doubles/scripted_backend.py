@@ -42,7 +42,7 @@ class ScriptedBackend:
     def submit_command(self, run: PreparedRun) -> list[str]:
         raise NotImplementedError
 
-    def submit_env(self, run: PreparedRun) -> dict[str, str]:
+    def submit_env(self, run: PreparedRun) -> dict[str, str | None]:
         return {}
 
     def pod_counts(self, run: PreparedRun) -> PodCounts:

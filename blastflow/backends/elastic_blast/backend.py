@@ -19,6 +19,7 @@ from pathlib import Path
 
 from blastflow.backends.elastic_blast.config import (
     DEFAULT_BATCH_LEN,
+    ELB_CONFIG_ENV,
     ElbSearch,
     build_config,
     check_options,
@@ -56,6 +57,7 @@ from blastflow.query import Query
 from blastflow.sanitise import sanitise
 from blastflow.search import CheckedSearch, PodCounts, PreparedRun, RunState, RunStatus
 from blastflow.settings import Settings, get_settings
+from blastflow.stream import child_env
 
 __all__ = ["CONFIG_FILE", "NCBI_DATABASES", "ElasticBlastBackend"]
 
@@ -150,20 +152,14 @@ class ElasticBlastBackend:
     def submit_command(self, run: PreparedRun) -> list[str]:
         return [self.profile.executable, "submit", "--cfg", str(run.config_path), "--logfile", "stderr"]
 
-    def submit_env(self, run: PreparedRun) -> dict[str, str]:
-        """ELB_* variables override the `.ini` in ElasticBLAST: pin each one it reads to this search's value,
-        so a stray variable in the worker's environment cannot send results elsewhere."""
+    def submit_env(self, run: PreparedRun) -> dict[str, str | None]:
+        """Pin every variable through which ElasticBLAST's environment overrides the `.ini` to this search's
+        value, and remove the ones this search leaves unset, so a stray variable in the worker's environment
+        cannot send results elsewhere, resize batches or bill another project."""
         cfg = read_config(run.config_path.read_text())
-        env = {"ELB_RESULTS": run.results_location}
-        if cfg.has_option("blast", "batch-len"):
-            env["ELB_BATCH_LEN"] = cfg.get("blast", "batch-len")
-        if self.profile.cluster_name:
-            env["ELB_CLUSTER_NAME"] = self.profile.cluster_name  # ElasticBLAST ignores [cluster] name
-        for key in ("gcp-project", "gcp-region", "gcp-zone"):
-            if cfg.has_option("cloud-provider", key):
-                env["ELB_" + key.replace("-", "_").upper()] = cfg.get("cloud-provider", key)
-        if self.profile.use_preemptible is not None:
-            env["ELB_USE_PREEMPTIBLE"] = "yes" if self.profile.use_preemptible else "no"
+        env: dict[str, str | None] = {
+            variable: cfg.get(section, key, fallback=None) for variable, (section, key) in ELB_CONFIG_ENV.items()
+        }
         if self.profile.disable_auto_shutdown:
             env["ELB_DISABLE_AUTO_SHUTDOWN"] = "1"
         return env
@@ -274,8 +270,7 @@ class ElasticBlastBackend:
     # -- children ------------------------------------------------------------------------------
     def _elb(self, run: PreparedRun, command: str, *args: str) -> subprocess.CompletedProcess[str]:
         argv = [self.profile.executable, command, "--cfg", str(run.config_path), *args]
-        env = dict(os.environ)
-        env.update(self.submit_env(run))  # the same cluster and results as the submit
+        env = child_env(self.submit_env(run))  # the same cluster and results as the submit
         try:
             return subprocess.run(
                 argv,

@@ -21,6 +21,7 @@ from blastflow.options import CONTROLLED, SEARCH_PARAMETER_OPTIONS
 
 __all__ = [
     "DEFAULT_BATCH_LEN",
+    "ELB_CONFIG_ENV",
     "ELB_REJECTED_OPTIONS",
     "AzureBlobUrl",
     "Cloud",
@@ -71,6 +72,20 @@ ELB_REJECTED_OPTIONS = frozenset(
         "-in_msa",
     }
 )
+# The variables through which ElasticBLAST's environment overrides the ini, and the ini key each one
+# overrides (config.py `_load_config_from_environment` of elastic-blast 1.5.0; CLOUDSDK_CORE_PROJECT
+# even wins over ELB_GCP_PROJECT there, and gcloud reads it too).
+ELB_CONFIG_ENV: dict[str, tuple[str, str]] = {
+    "ELB_GCP_PROJECT": ("cloud-provider", "gcp-project"),
+    "CLOUDSDK_CORE_PROJECT": ("cloud-provider", "gcp-project"),
+    "ELB_GCP_REGION": ("cloud-provider", "gcp-region"),
+    "ELB_GCP_ZONE": ("cloud-provider", "gcp-zone"),
+    "ELB_BATCH_LEN": ("blast", "batch-len"),
+    "ELB_CLUSTER_NAME": ("cluster", "name"),
+    "ELB_RESULTS": ("blast", "results"),
+    "ELB_USE_PREEMPTIBLE": ("cluster", "use-preemptible"),
+    "ELB_BID_PERCENTAGE": ("cluster", "bid-percentage"),
+}
 # Characters that break ElasticBLAST's substitution of the options into a YAML string and a bash line.
 _UNSAFE_OPTION_CHARS = re.compile(r"[\"\\$`\n\r;|&<>]")
 

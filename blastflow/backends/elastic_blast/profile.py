@@ -35,7 +35,7 @@ class ElbProfile(BaseSettings):
     azure_acr_resource_group: str | None = None
 
     # [cluster]
-    cluster_name: str | None = None  # ElasticBLAST only honours it through ELB_CLUSTER_NAME
+    cluster_name: str | None = None  # [cluster] name; ElasticBLAST adds its own default when unset
     machine_type: str | None = None
     num_nodes: int | None = Field(default=None, ge=1)
     num_cpus: int | None = Field(default=None, ge=1)

@@ -150,7 +150,7 @@ class LocalBackend:
     def submit_command(self, run: PreparedRun) -> list[str]:
         return [sys.executable, "-m", "blastflow.backends.local.submit", "submit", "--config", str(run.config_path)]
 
-    def submit_env(self, run: PreparedRun) -> dict[str, str]:
+    def submit_env(self, run: PreparedRun) -> dict[str, str | None]:
         return {"PYTHONUNBUFFERED": "1"}
 
     # -- observe ----------------------------------------------------------------------------------------

@@ -13,13 +13,14 @@ import pytest
 from blastflow.backends import get_backend
 from blastflow.backends.base import Backend
 from blastflow.backends.elastic_blast.backend import ElasticBlastBackend
-from blastflow.backends.elastic_blast.config import read_config
+from blastflow.backends.elastic_blast.config import ELB_CONFIG_ENV, ElbSearch, build_config, read_config, render_config
+from blastflow.backends.elastic_blast.profile import ElbProfile
 from blastflow.errors import BackendError, ConfigError, InputError, TransientBackendError
 from blastflow.failure import child_error_text
 from blastflow.search import PreparedRun, RunState, SearchSpec
 from blastflow.settings import Settings
 from blastflow.steps.prepare import check_search
-from blastflow.stream import stream_child
+from blastflow.stream import child_env, stream_child
 from tests.doubles.elb_doubles import NUCL_DB, PROT_DB, ElbWorld, first_records
 
 pytestmark = pytest.mark.azurite
@@ -234,6 +235,32 @@ def test_stray_elb_variables_cannot_redirect_the_search(
     search = elb_world.cluster.search(run.results_location)
     assert search is not None and len(search["batches"]) == len(run.batches)
     assert elb_world.cluster.search(f"{elb_world.results_base}/somebody-else") is None
+
+
+@pytest.mark.parametrize(
+    ("results", "project"), [("gs://elb-results/runs/j1", "blast-project"), ("s3://elb-results/runs/j1", None)]
+)
+def test_every_variable_that_overrides_the_ini_is_pinned_or_removed(
+    results: str, project: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ElasticBLAST 1.5.0 lets nine variables override the ini (config.py `_load_config_from_environment`)."""
+    stray = {name: "stray" for name in ELB_CONFIG_ENV}
+    for name, value in stray.items():
+        monkeypatch.setenv(name, value)
+    profile = ElbProfile(gcp_project="blast-project", gcp_region="us-east4", gcp_zone="us-east4-b",
+                         aws_region="us-east-1", cluster_name="elb-blastflow")  # fmt: skip
+    config = tmp_path / "elastic-blast.ini"
+    config.write_text(render_config(build_config(ElbSearch("blastp", "swissprot", "q.fa", results), profile)))
+    run = PreparedRun(job_id=JOB_ID, backend="elastic-blast", program="blastp", workdir=tmp_path,
+                      config_path=config, database="swissprot", database_label="swissprot", molecule="prot",
+                      results_location=results)  # fmt: skip
+
+    env = child_env(ElasticBlastBackend(profile=profile).submit_env(run))
+
+    assert env["ELB_RESULTS"] == results and env["ELB_CLUSTER_NAME"] == "elb-blastflow"
+    assert env.get("CLOUDSDK_CORE_PROJECT") == project and env.get("ELB_GCP_PROJECT") == project
+    assert "ELB_BID_PERCENTAGE" not in env and "ELB_USE_PREEMPTIBLE" not in env
+    assert "stray" not in {env.get(name) for name in ELB_CONFIG_ENV}
 
 
 def test_cancel_deletes_the_search(elb_world: ElbWorld, tmp_path: Path) -> None:
