@@ -115,7 +115,7 @@ class ElasticBlastBackend:
             )
         cloud_of_results(results)
         program, query, options = search.program, search.query, search.options
-        check_options(options)
+        check_options(options, program)
         db = _check_database(search.spec.db.strip(), program, query, results)
         batch_len = search.spec.batch_len or self.profile.batch_len or DEFAULT_BATCH_LEN[program]
         workdir = Path(workdir).absolute()

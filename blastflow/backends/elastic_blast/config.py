@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_BATCH_LEN",
     "ELB_CONFIG_ENV",
     "ELB_REJECTED_OPTIONS",
+    "ELB_TASKS",
     "AzureBlobUrl",
     "Cloud",
     "ElbSearch",
@@ -72,6 +73,15 @@ ELB_REJECTED_OPTIONS = frozenset(
         "-in_msa",
     }
 )
+# ElasticBLAST's own -task values per program (util.py `_tasks`); it refuses any other (rmblastn too).
+ELB_TASKS: dict[str, tuple[str, ...]] = {
+    "blastp": ("blastp", "blastp-fast", "blastp-short"),
+    "blastn": ("blastn", "blastn-short", "dc-megablast", "megablast"),
+    "blastx": ("blastx", "blastx-fast"),
+    "tblastn": ("tblastn", "tblastn-fast"),
+}
+GCP_MAX_LABEL_LENGTH = 63  # constants.py of elastic-blast 1.5.0
+AWS_MAX_TAG_LENGTH = 255
 # The variables through which ElasticBLAST's environment overrides the ini, and the ini key each one
 # overrides (config.py `_load_config_from_environment` of elastic-blast 1.5.0; CLOUDSDK_CORE_PROJECT
 # even wins over ELB_GCP_PROJECT there, and gcloud reads it too).
@@ -187,17 +197,17 @@ def db_label(db: str) -> str:
     return db.rstrip("/").rsplit("/", 1)[-1]
 
 
-def check_options(options: Sequence[str]) -> None:
-    """Raise `InputError` for BLAST options ElasticBLAST rejects or the pipeline sets itself.
+def check_options(options: Sequence[str], program: str) -> None:
+    """Raise `InputError` for BLAST options ElasticBLAST rejects (in its own words) or the pipeline sets itself.
 
     Example:
-        >>> check_options(["-word_size", "11", "-dust", "no"])
-        >>> check_options(["-remote"])
+        >>> check_options(["-word_size", "11", "-dust", "no"], "blastn")
+        >>> check_options(["-remote"], "blastn")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        blastflow.errors.InputError: BLAST option -remote is not accepted by ElasticBLAST; remove it.
+        blastflow.errors.InputError: The BLAST+ option '-remote' is not supported in ElasticBLAST. Please remove ...
     """
-    problems = _option_problems(options)
+    problems = _option_problems(options, program)
     if problems:
         raise InputError(" ".join(p.text for p in problems))
 
@@ -286,7 +296,7 @@ def config_problems(cfg: configparser.ConfigParser) -> list[_Problem]:
         problems.append(_Problem("input", f"BLAST program {program!r} is not supported by ElasticBLAST."))
     options = blast.get("options", "")
     try:
-        problems += _option_problems(shlex.split(options))
+        problems += _option_problems(shlex.split(options), program)
     except ValueError as exc:
         problems.append(_Problem("input", f"BLAST options {options!r} cannot be parsed: {exc}."))
     for key in ("batch-len",):
@@ -304,6 +314,8 @@ def config_problems(cfg: configparser.ConfigParser) -> list[_Problem]:
     for key in ("num-nodes", "num-cpus"):
         if key in cluster and not _positive_int(cluster[key]):
             problems.append(_Problem("config", f"[cluster] {key} must be a positive integer, not {cluster[key]!r}."))
+    if cluster.get("labels"):
+        problems += _label_problems(cluster["labels"], _cloud_prefix(results))
     name = cluster.get("name")
     if name and not _GKE_CLUSTER_NAME.fullmatch(name):
         problems.append(
@@ -327,13 +339,21 @@ def validate_config(cfg: configparser.ConfigParser) -> None:
     raise ConfigError(text + " Fix the BLASTFLOW_ELB_* settings of the cluster profile.")
 
 
-def _option_problems(options: Sequence[str]) -> list[_Problem]:
-    problems = []
+def _option_problems(options: Sequence[str], program: str) -> list[_Problem]:
+    problems = _task_problems(options, program)
+    rejected = sorted({option.split("=", 1)[0] for option in options} & ELB_REJECTED_OPTIONS)
+    if rejected:  # elb_config.py BlastConfig.validate's sentence
+        quoted = ", ".join(f"'{name}'" for name in rejected)
+        text = (
+            f"The BLAST+ option {quoted} is not supported in ElasticBLAST. Please remove this command line option"
+            if len(rejected) == 1
+            else f"The BLAST+ options {quoted} are not supported in ElasticBLAST. Please remove these command line"
+            " options"
+        )
+        problems.append(_Problem("input", text + " from your configuration and try again."))
     for option in options:
         name = option.split("=", 1)[0]
-        if name in ELB_REJECTED_OPTIONS:
-            problems.append(_Problem("input", f"BLAST option {name} is not accepted by ElasticBLAST; remove it."))
-        elif name in CONTROLLED and name not in SEARCH_PARAMETER_OPTIONS:
+        if name in CONTROLLED and name not in SEARCH_PARAMETER_OPTIONS and name not in ELB_REJECTED_OPTIONS:
             problems.append(_Problem("input", f"BLAST option {name} is not allowed: {CONTROLLED[name]}."))
         if _UNSAFE_OPTION_CHARS.search(option):
             problems.append(
@@ -343,6 +363,40 @@ def _option_problems(options: Sequence[str]) -> list[_Problem]:
                     "cannot pass on (quote, backslash, $, `, ;, |, &, <, > or newline).",
                 )
             )
+    return problems
+
+
+def _task_problems(options: Sequence[str], program: str) -> list[_Problem]:
+    """ElasticBLAST's -task rule (util.py `check_user_provided_blast_options`), in its words."""
+    if "-task" not in options or options.index("-task") + 1 >= len(options):
+        return []
+    task, text = options[options.index("-task") + 1], shlex.join(options)
+    if program not in ELB_TASKS:
+        said = f"{program} does not support the task command line parameter."
+    elif task.lower() not in ELB_TASKS[program]:
+        said = f"Allowed task values for {program} are {list(ELB_TASKS[program])}."
+    else:
+        return []
+    return [_Problem("input", f'Incorrect -task option in "{text}". {said}')]
+
+
+def _label_problems(labels: str, cloud: Cloud | None) -> list[_Problem]:
+    """ElasticBLAST's label rules (elb_config.py `create_labels`), in its words: `key=value,...`."""
+    problems = []
+    pairs = labels.split(",")
+    for pair in pairs:
+        tokens = pair.split("=")
+        if len(tokens) != 2:
+            text = f'labels configuration "{pairs}" is incorrect, please refer to the documentation for help'
+            return [_Problem("config", text)]
+        key, value = tokens
+        if cloud == "gcp":
+            limit = f"must have all lower case characters and have less than {GCP_MAX_LABEL_LENGTH + 1} characters"
+            for kind, text in (("Key", key), ("Value", value)):
+                if re.search(r"[A-Z]", text) or len(text) > GCP_MAX_LABEL_LENGTH:
+                    problems.append(_Problem("config", f'{kind} "{text}" {limit}'))
+        elif cloud == "aws" and len(key) > AWS_MAX_TAG_LENGTH:
+            problems.append(_Problem("config", f'Key "{key}" must have less than {AWS_MAX_TAG_LENGTH + 1} characters'))
     return problems
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import re
 
 import pytest
 
@@ -121,11 +122,12 @@ def test_azure_blob_urls_split_into_account_container_and_prefix() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["-remote"], "-remote is not accepted by ElasticBLAST"),
-        (["-seqidlist", "ids.txt"], "-seqidlist is not accepted by ElasticBLAST"),
-        (["-gilist", "gis.txt"], "-gilist is not accepted"),
-        (["-entrez_query", "human[organism]"], "-entrez_query is not accepted"),
-        (["-use_index", "true"], "-use_index is not accepted"),
+        (["-remote"], re.escape("The BLAST+ option '-remote' is not supported in ElasticBLAST. Please remove this")),
+        (["-seqidlist", "ids.txt"], "option '-seqidlist' is not supported in ElasticBLAST"),
+        (["-gilist", "g.txt", "-remote"], "options '-gilist', '-remote' are not supported in ElasticBLAST"),
+        (["-entrez_query", "human[organism]"], "'-entrez_query' is not supported"),
+        (["-use_index", "true"], "'-use_index' is not supported"),
+        (["-task", "rmblastn"], re.escape("Allowed task values for blastn are ['blastn', 'blastn-short', 'dc-mega")),
         (["-outfmt", "6"], "-outfmt is not allowed"),
         (["-num_threads", "8"], "-num_threads is not allowed"),
         (["-query", "x.fa"], "-query is not allowed"),
@@ -135,7 +137,35 @@ def test_azure_blob_urls_split_into_account_container_and_prefix() -> None:
 )
 def test_options_elastic_blast_rejects(options: list[str], message: str) -> None:
     with pytest.raises(InputError, match=message):
-        check_options(options)
+        check_options(options, "blastn")
+
+
+def test_a_task_for_a_program_without_tasks_is_refused_in_elastic_blasts_words() -> None:
+    with pytest.raises(InputError, match=re.escape('option in "-task tblastx". tblastx does not support the task')):
+        check_options(["-task", "tblastx"], "tblastx")
+    check_options(["-task", "megablast"], "blastn")  # allowed
+
+
+@pytest.mark.parametrize(
+    ("labels", "results", "message"),
+    [
+        ("Owner=x", "gs://b/r", 'Key "Owner" must have all lower case characters and have less than 64 characters'),
+        ("team=Blast", "gs://b/r", 'Value "Blast" must have all lower case characters'),
+        ("k" * 64 + "=v", "gs://b/r", "must have all lower case characters and have less than 64 characters"),
+        ("owner", "gs://b/r", "labels configuration \"['owner']\" is incorrect"),
+        ("k" * 256 + "=v", "s3://b/r", "must have less than 256 characters"),
+    ],
+)
+def test_labels_elastic_blast_refuses(labels: str, results: str, message: str) -> None:
+    cfg = configparser.ConfigParser()
+    cfg.read_dict({"cluster": {"labels": labels}, "blast": {"results": results}})
+    assert any(message in p.text for p in config_problems(cfg)), [p.text for p in config_problems(cfg)]
+
+
+def test_labels_elastic_blast_accepts() -> None:
+    cfg = configparser.ConfigParser()
+    cfg.read_dict({"cluster": {"labels": "owner=ann,project=ants"}, "blast": {"results": "gs://b/r"}})
+    assert not [p for p in config_problems(cfg) if "abel" in p.text or "Key" in p.text]
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -149,7 +179,7 @@ def test_every_problem_is_reported_at_once() -> None:
 
     texts = [p.text for p in config_problems(cfg)]
 
-    for expected in ("[blast] db is required", "'blastz' is not supported", "-remote is not accepted",
+    for expected in ("[blast] db is required", "'blastz' is not supported", "'-remote' is not supported",
                      "-outfmt is not allowed", "batch-len must be a positive integer",
                      "mem-limit must be a memory size", "has keys for azure", "needs gcp-region, gcp-zone",
                      "num-nodes must be a positive integer", "[cluster] name 'Bad_Name'"):
