@@ -39,3 +39,13 @@ if [ $want_test = 1 ] && [ ! -x node_modules/.bin/azurite-table ]; then
   echo "==> installing Azurite (npm, into ./node_modules)"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# The real ElasticBLAST CLI for the elastic-blast backend's tests, in a virtualenv of its own: its
+# dependency pins (boto3, google-cloud-*, awslimitchecker …) must not touch ours.
+ELB_VENV="${ELB_VENV:-.venv-elb}"
+ELB_VERSION=1.5.0
+if [ $want_test = 1 ] && ! "$ELB_VENV/bin/elastic-blast" --version 2>/dev/null | grep -qx "elastic-blast $ELB_VERSION"; then
+  echo "==> installing elastic-blast $ELB_VERSION (PyPI, into $ELB_VENV)"
+  python3 -m venv "$ELB_VENV"
+  "$ELB_VENV/bin/python" -m pip install -q "elastic-blast==$ELB_VERSION"
+fi

@@ -192,6 +192,9 @@ def elb_world(
         "BLASTFLOW_ELB_AZURE_RESOURCE_GROUP": "rg-blastflow-test",
         "BLASTFLOW_ELB_AZURE_STORAGE_ACCOUNT": AZURITE_ACCOUNT,
         "BLASTFLOW_ELB_AZURE_STORAGE_ACCOUNT_CONTAINER": container,
+        "BLASTFLOW_ELB_AZURE_ACR_NAME": "blastflowtest",
+        "BLASTFLOW_ELB_AZURE_ACR_RESOURCE_GROUP": "rg-blastflow-test",
+        "BLASTFLOW_ELB_FLAVOUR": "azure-fork",  # the fake CLI imitates the Azure fork
         "BLASTFLOW_ELB_KUBECONFIG": str(fake_kubeconfig),
         "BLASTFLOW_ELB_NAMESPACE": "default",
         "BLASTFLOW_ELB_K8S_REQUEST_TIMEOUT_S": "3",

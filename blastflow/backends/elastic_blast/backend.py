@@ -31,6 +31,7 @@ from blastflow.backends.elastic_blast.config import (
     validate_config,
 )
 from blastflow.backends.elastic_blast.credentials import blob_credentials, kubernetes_credentials
+from blastflow.backends.elastic_blast.flavour import installed_flavour
 from blastflow.backends.elastic_blast.pods import (
     LOG_CONTAINERS,
     PodInfo,
@@ -113,7 +114,8 @@ class ElasticBlastBackend:
                 "no results location for ElasticBLAST: set BLASTFLOW_ELB_RESULTS to a bucket URL "
                 "(gs://, s3:// or https://<account>.blob.core.windows.net/<container>/<path>)."
             )
-        cloud_of_results(results)
+        if cloud_of_results(results) == "azure":
+            _check_azure_support(self.profile)
         program, query, options = search.program, search.query, search.options
         check_options(options, program)
         db = _check_database(search.spec.db.strip(), program, query, results)
@@ -320,6 +322,17 @@ def _check_database(db: str, program: str, query: Query, results: str) -> str:
         raise InputError(f"database {db!r}: NCBI database names are case-sensitive; did you mean {right!r}?",
                          code="invalid_database")
     return db
+
+
+def _check_azure_support(profile: ElbProfile) -> None:
+    if installed_flavour(profile.executable, profile.flavour) == "upstream":
+        raise ConfigError(
+            f"this ElasticBLAST ({profile.executable}) has no Azure support: upstream elastic-blast refuses the "
+            'Azure keys (Unrecognized configuration parameter "azure-region"). Install the Azure fork '
+            "(dotnetpower/elastic-blast-azure, a ref that has bin/elastic-blast) and point BLASTFLOW_ELB_EXECUTABLE "
+            "at it, or keep results on gs:// or s3://.",
+            code="elb_no_azure",
+        )
 
 
 def _on_aws(run: PreparedRun) -> bool:

@@ -110,7 +110,15 @@ _MEMORY = re.compile(r"\d+(?:\.\d+)?[KMGT]i?", re.IGNORECASE)
 _PROVIDER_KEYS: dict[Cloud, tuple[str, ...]] = {
     "gcp": ("gcp-project", "gcp-region", "gcp-zone"),
     "aws": ("aws-region",),
-    "azure": ("azure-region", "azure-resource-group", "azure-storage-account", "azure-storage-account-container"),
+    # The fork without azure-acr-name silently runs a non-existent image (elastic-blast-facts.md): required.
+    "azure": (
+        "azure-region",
+        "azure-resource-group",
+        "azure-storage-account",
+        "azure-storage-account-container",
+        "azure-acr-name",
+        "azure-acr-resource-group",
+    ),
 }
 _RESULTS_FORMS = (
     "gs://<bucket>/<path> (GCP), s3://<bucket>/<path> (AWS) or "

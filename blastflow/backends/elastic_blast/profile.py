@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +21,8 @@ class ElbProfile(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BLASTFLOW_ELB_", extra="ignore")
 
     executable: str = "elastic-blast"
+    # Which ElasticBLAST `executable` is: asked of its Python when "auto" (see `flavour`); declare it for a wrapper.
+    flavour: Literal["auto", "upstream", "azure-fork"] = "auto"
     results: str = ""  # gs://bucket/path, s3://bucket/path or https://<account>.blob.core.windows.net/<container>/path
 
     # [cloud-provider]: the keys of exactly one provider, matching the results prefix.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -287,7 +286,7 @@ def test_on_aws_counts_come_from_status_not_from_pods(
 ) -> None:
     """AWS runs batches as AWS Batch jobs: no pods to read, so counts come from `elastic-blast status`."""
     for key in ("AZURE_REGION", "AZURE_RESOURCE_GROUP", "AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_ACCOUNT_CONTAINER",
-                "KUBECONFIG"):
+                "AZURE_ACR_NAME", "AZURE_ACR_RESOURCE_GROUP", "KUBECONFIG"):
         monkeypatch.delenv(f"BLASTFLOW_ELB_{key}")
     monkeypatch.setenv("BLASTFLOW_ELB_RESULTS", "s3://blast-results/runs")
     monkeypatch.setenv("BLASTFLOW_ELB_AWS_REGION", "us-east-1")
@@ -356,7 +355,8 @@ def test_the_fake_cli_buffers_stdout_like_a_python_child(elb_world: ElbWorld, tm
     """Only PYTHONUNBUFFERED=1 (which the streamer sets) gets stdout lines out while the child still runs."""
     backend, run = _prepare(tmp_path)
     handshake = tmp_path / "handshake"
-    env = {**backend.submit_env(run), "FAKE_ELB_HANDSHAKE": str(handshake), "FAKE_ELB_HANDSHAKE_TIMEOUT": "1"}
+    extra = {"FAKE_ELB_HANDSHAKE": str(handshake), "FAKE_ELB_HANDSHAKE_TIMEOUT": "1"}
+    env = child_env({**backend.submit_env(run), **extra})
 
     def on_line(stream: str, line: str) -> None:
         if "[parallel-prep]" in line:
@@ -369,7 +369,7 @@ def test_the_fake_cli_buffers_stdout_like_a_python_child(elb_world: ElbWorld, tm
 
     handshake.unlink()
     elb_world.cluster.delete(run.results_location)  # submit again to the same results location
-    plain_env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"} | env
+    plain_env = {k: v for k, v in env.items() if k != "PYTHONUNBUFFERED"}
     proc = subprocess.Popen(backend.submit_command(run), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=plain_env, cwd=run.workdir, text=True)
 
@@ -423,3 +423,25 @@ def test_prefect_blocks_by_name_give_cluster_and_storage_access(
     monkeypatch.setenv("BLASTFLOW_ELB_K8S_CREDENTIALS_BLOCK", "no-such-block")
     with pytest.raises(ConfigError, match="cannot load the KubernetesCredentials block 'no-such-block'"):
         ElasticBlastBackend(Settings(data_dir=tmp_path)).pod_counts(run)
+
+
+def test_an_azure_search_with_the_upstream_cli_is_refused_before_anything_is_written(
+    elb_world: ElbWorld, real_elastic_blast: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BLASTFLOW_ELB_EXECUTABLE", str(real_elastic_blast))
+    monkeypatch.setenv("BLASTFLOW_ELB_FLAVOUR", "auto")
+    with pytest.raises(ConfigError, match="has no Azure support: upstream elastic-blast refuses") as refused:
+        _prepare(tmp_path)
+    assert refused.value.code == "elb_no_azure" and "BLASTFLOW_ELB_EXECUTABLE" in str(refused.value)
+    assert not (tmp_path / "job").exists()
+
+
+@pytest.mark.parametrize("key", ["AZURE_ACR_NAME", "AZURE_ACR_RESOURCE_GROUP"])
+def test_an_azure_search_needs_the_acr_keys(
+    key: str, elb_world: ElbWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without azure-acr-name the fork silently runs `elb-unknown-azure-acr-name.azurecr.io/ncbi/elb:1.4.0`."""
+    monkeypatch.delenv(f"BLASTFLOW_ELB_{key}")
+    with pytest.raises(ConfigError, match=f"needs {key.lower().replace('_', '-')} for results on azure"):
+        _prepare(tmp_path)
+    assert not (tmp_path / "job").exists()

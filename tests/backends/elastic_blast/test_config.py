@@ -29,6 +29,8 @@ AZURE = ElbProfile(
     azure_resource_group="rg-blast",
     azure_storage_account="blastacct",
     azure_storage_account_container="results",
+    azure_acr_name="blastacr",
+    azure_acr_resource_group="rg-acr",
     num_nodes=4,
     machine_type="Standard_E32s_v3",
     use_preemptible=False,
@@ -55,6 +57,8 @@ def test_an_azure_search_gets_the_forks_provider_keys_and_the_blast_section() ->
         "azure-resource-group": "rg-blast",
         "azure-storage-account": "blastacct",
         "azure-storage-account-container": "results",
+        "azure-acr-name": "blastacr",
+        "azure-acr-resource-group": "rg-acr",
     }
     assert dict(cfg["cluster"]) == {"machine-type": "Standard_E32s_v3", "num-nodes": "4", "use-preemptible": "no"}
     assert cfg["blast"]["results"] == "https://blastacct.blob.core.windows.net/results/runs/job-1"
