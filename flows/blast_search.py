@@ -20,6 +20,7 @@ from blastflow.store import StateStore
 from blastflow.version import code_version
 from flows.hooks import on_cancellation, on_crashed, on_failure
 from tasks.context import store
+from tasks.dry_run import dry_run as report_dry_run
 from tasks.finalize import finalize
 from tasks.poll import poll
 from tasks.prepare import prepare
@@ -75,6 +76,7 @@ def blast_search(
     backend: Literal["local", "elastic-blast"] = "local",
     title: str = "",
     job_id: str | None = None,
+    dry_run: bool = False,
 ) -> dict[str, object]:
     """Run a BLAST search and record every step in the job store.
 
@@ -91,6 +93,8 @@ def blast_search(
         backend: Where BLAST runs: "local" (BLAST+ on this machine) or "elastic-blast" (a Kubernetes cluster).
         title: A title for the job list.
         job_id: Job id to use (UUID4); empty to use the flow run id.
+        dry_run: Check everything and write the backend's config, then stop: nothing is submitted. The
+            result holds the config's path and content and the command that would run.
 
     Returns:
         The job id, its final phase, the hit count and where the results are.
@@ -110,7 +114,7 @@ def blast_search(
             title=title,
         )
         _check_pinned_code()
-        result = _run_steps(job_id, backend, spec)
+        result = _run_steps(job_id, backend, spec, dry_run=dry_run)
     except Exception as exc:
         _record_failure(jobs, job_id, exc)
         raise
@@ -146,9 +150,14 @@ def _default_title(program: str, query: str) -> str:
     return f"{program} {Path(query).name if not query.lstrip().startswith('>') else 'query'}"
 
 
-def _run_steps(job_id: str, backend: str, spec: SearchSpec) -> dict[str, object]:
-    """prepare → submit → wait for pods → poll → finalize, each a Prefect task; finalize's summary."""
+def _run_steps(job_id: str, backend: str, spec: SearchSpec, *, dry_run: bool) -> dict[str, object]:
+    """prepare → submit → wait for pods → poll → finalize, each a Prefect task; finalize's summary.
+
+    A dry run stops after prepare with the dry-run report instead.
+    """
     run = prepare(job_id, backend, spec)
+    if dry_run:
+        return {"dry_run": True, **report_dry_run(run)}
     submit(run)
     wait_for_pods(run)
     poll(run)

@@ -53,6 +53,9 @@ def run(
     batch_len: Annotated[int | None, typer.Option(help="Residues per batch (default: backend's choice)")] = None,
     backend: Annotated[str, typer.Option(help="local or elastic-blast")] = "local",
     title: Annotated[str, typer.Option(help="Title for the job list")] = "",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check everything and show the backend config; submit nothing")
+    ] = False,
 ) -> None:
     """Run a BLAST search through the Prefect flow and print where the results are."""
     _run_search(
@@ -65,6 +68,7 @@ def run(
         batch_len=batch_len,
         backend=backend,
         title=title,
+        dry_run=dry_run,
     )
 
 
@@ -114,11 +118,21 @@ def _run_search(**params: object) -> None:
         raise _fail(str(exc)) from exc
     except Exception as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from exc
+    if result.get("dry_run"):
+        _print_dry_run(result)
+        return
     job = _job(str(result["job_id"]))
     typer.echo("")
     _print_job(job)
     typer.echo(f"\nHits: {result['hits']}  ({result['hits_path']})")
     typer.echo(f"Watch it: blastflow ui   then open the job {job.job_id}")
+
+
+def _print_dry_run(result: dict[str, object]) -> None:
+    typer.echo(f"Dry run of job {result['job_id']}: every check passed; nothing was submitted.")
+    typer.echo(f"Config: {result['config_path']}")
+    typer.echo(str(result["config_text"]).rstrip())
+    typer.echo(f"Would run: {result['command']}")
 
 
 @app.command()
