@@ -6,10 +6,9 @@ from typing import Any
 
 from prefect.logging.loggers import flow_run_logger
 
-from blastflow.backends import get_backend
+from blastflow.cleanup import stop_work
 from blastflow.merge import JobUpdate
 from blastflow.model import Phase
-from blastflow.search import PreparedRun
 from blastflow.settings import get_settings
 from tasks.context import store
 
@@ -44,11 +43,5 @@ def on_crashed(flow: Any, flow_run: Any, state: Any) -> None:
 
 def on_cancellation(flow: Any, flow_run: Any, state: Any) -> None:
     _record(flow, flow_run, state, Phase.CANCELLED, "Cancelled")
-    job_id = job_id_of(flow_run)
-    run_dir = get_settings().job_dir(job_id)
-    if (run_dir / "run.json").exists():
-        run = PreparedRun.load(run_dir)
-        try:
-            get_backend(run.backend, get_settings()).cancel(run)
-        except Exception as exc:
-            flow_run_logger(flow_run, flow).error("could not cancel the backend work: %s", exc)
+    outcome = stop_work(job_id_of(flow_run), store(), get_settings())
+    flow_run_logger(flow_run, flow).info("backend work of the cancelled job: %s", outcome)

@@ -8,6 +8,7 @@ from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 
+from blastflow.cleanup import stop_work
 from blastflow.model import JobRecord, utcnow
 from blastflow.reconcile import MISSING, reconcile_jobs
 from blastflow.settings import get_settings
@@ -48,5 +49,6 @@ def reconcile(quiet_threshold_s: float | None = None) -> list[str]:
     logger = get_run_logger()
     for job in written:
         logger.warning("job %s marked %s: %s", job.job_id, job.phase.value, job.error)
+        logger.info("job %s: %s", job.job_id, stop_work(job.job_id, store(), get_settings()))
     logger.info("reconcile: %d job(s) marked failed", len(written))
     return [job.job_id for job in written]

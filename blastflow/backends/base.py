@@ -8,6 +8,7 @@ counts, run status, pod logs and results. A "pod" is one batch's BLAST process
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -57,4 +58,7 @@ class Backend(Protocol):
         """Copy/download the per-batch BLAST archives (format 11) into `dest`; return them in batch order."""
         ...
 
-    def cancel(self, run: PreparedRun) -> None: ...
+    def cancel(self, run: PreparedRun, others_live: Sequence[PreparedRun] = ()) -> str:
+        """Stop the run's backend work, keeping finished results; say what was done (never raise for work
+        that is already gone). `others_live` are this backend's other live runs, which must not be harmed."""
+        ...

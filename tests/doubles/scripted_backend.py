@@ -7,7 +7,7 @@ behind the `blastflow.backends.base.Backend` protocol: it replays scripted pod c
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from blastflow.search import CheckedSearch, PodCounts, PreparedRun, RunState, RunStatus
@@ -63,8 +63,9 @@ class ScriptedBackend:
     def fetch_results(self, run: PreparedRun, dest: Path) -> list[Path]:
         return []
 
-    def cancel(self, run: PreparedRun) -> None:
+    def cancel(self, run: PreparedRun, others_live: Sequence[PreparedRun] = ()) -> str:
         self.calls["cancel"] = self.calls.get("cancel", 0) + 1
+        return "scripted: cancelled"
 
 
 class FakeClock:

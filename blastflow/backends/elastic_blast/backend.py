@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from blastflow.backends.elastic_blast.config import (
@@ -78,6 +79,8 @@ NCBI_DATABASES = {
     **dict.fromkeys(("nr", "swissprot", "pdbaa", "refseq_protein", "refseq_select_prot", "landmark", "env_nr",
                      "pataa", "tsa_nr", "clustered_nr"), "prot"),
 }
+# `delete` of a cluster that does not exist: exit 8 "ERROR: Cluster <name> was not found" (gcp.py ~657).
+_CLUSTER_GONE = re.compile(r"Cluster \S+ was not found|Cluster \"[^\"]+\" was not found")
 _DB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _DB_URL_PREFIXES = ("gs://", "s3://", "https://")
 
@@ -210,15 +213,33 @@ class ElasticBlastBackend:
             return status
         return status.model_copy(update={"message": f"{status.message} Cluster: {'; '.join(details[:8])}"})
 
-    def cancel(self, run: PreparedRun) -> None:
-        """`elastic-blast delete`: stop the search and release its cluster resources."""
+    def cancel(self, run: PreparedRun, others_live: Sequence[PreparedRun] = ()) -> str:
+        """`elastic-blast delete` for this search: stop it and release its cluster; results stay in the bucket.
+
+        A cluster that is already gone is reported, not raised. The Azure fork's delete removes the whole
+        AKS cluster (its guard for other searches is skipped from a fresh process), so with the fork it is
+        never run while another live search of ours uses the same cluster.
+
+        Raises:
+            BackendError: delete failed for a lasting reason (its words and exit meaning).
+            TransientBackendError: delete could not reach the cluster this time.
+        """
+        sharing = [other.job_id for other in others_live if _same_cluster(other, run)]
+        if sharing and installed_flavour(self.profile.executable, self.profile.flavour) == "azure-fork":
+            return (
+                f"left the cluster running: the Azure fork's delete removes the whole cluster, and search(es) "
+                f"{', '.join(sharing)} still run on it; delete it once they end"
+            )
         done = self._elb(run, "delete", "--logfile", "stderr")
-        if done.returncode != 0:
-            said = (error_lines(done.stderr) or error_lines(done.stdout) or ["(it printed no error)"])[-1]
-            text = f"elastic-blast delete failed ({describe_exit(done.returncode)}): {said}"
-            if done.returncode < 0 or done.returncode in TRANSIENT_EXIT_CODES:
-                raise TransientBackendError(text)
-            raise BackendError(text, code="elb_delete")
+        said = (error_lines(done.stderr) or error_lines(done.stdout) or ["(it printed no error)"])[-1]
+        if done.returncode == 0:
+            return "elastic-blast delete stopped the search and released its cluster resources"
+        if _CLUSTER_GONE.search(done.stderr + done.stdout):
+            return f"the cluster was already gone, nothing to delete ({said})"
+        text = f"elastic-blast delete failed ({describe_exit(done.returncode)}): {said}"
+        if done.returncode < 0 or done.returncode in TRANSIENT_EXIT_CODES:
+            raise TransientBackendError(text)
+        raise BackendError(text, code="elb_delete")
 
     # -- pods ----------------------------------------------------------------------------------
     def pod_counts(self, run: PreparedRun) -> PodCounts:
@@ -333,6 +354,15 @@ def _check_azure_support(profile: ElbProfile) -> None:
             "at it, or keep results on gs:// or s3://.",
             code="elb_no_azure",
         )
+
+
+def _same_cluster(one: PreparedRun, other: PreparedRun) -> bool:
+    """Whether two runs' inis name the same cluster (ElasticBLAST's default name when neither names one)."""
+    def cluster(run: PreparedRun) -> tuple[str, str]:
+        cfg = read_config(run.config_path.read_text())
+        return cfg.get("cluster", "name", fallback=""), cloud_of_results(run.results_location)
+
+    return one.backend == other.backend and cluster(one) == cluster(other)
 
 
 def _on_aws(run: PreparedRun) -> bool:

@@ -17,7 +17,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -241,22 +241,29 @@ class LocalBackend:
             copies.append(copy)
         return copies
 
-    def cancel(self, run: PreparedRun) -> None:
-        """Ask the supervisor to stop: a `cancel` file, then SIGTERM. Idempotent.
+    def cancel(self, run: PreparedRun, others_live: Sequence[PreparedRun] = ()) -> str:
+        """Ask the supervisor to stop: a `cancel` file, then SIGTERM. Idempotent; finished batches stay.
 
-        If the supervisor is already gone, any BLAST process it left is terminated here.
+        If the supervisor is already gone, any BLAST process it left is terminated here. Other runs have
+        supervisors of their own, so `others_live` needs no care.
         """
         files = RunFiles(run.workdir)
         files.cancel.touch()
         state = read_state(files.supervisor, SupervisorState)
         if state is None or state.phase is not SupervisorPhase.RUNNING:
-            return
+            return "no supervisor was running: nothing to stop"
         if alive(state.pid, state.pid_start):
             send_signal(state.pid, signal.SIGTERM)  # it ended meanwhile: nothing to do
-            return
-        for pod in _pods(run):
-            if pod and pod.phase is PodPhase.RUNNING and alive(pod.pid, pod.pid_start):
-                send_signal(pod.pid, signal.SIGTERM)  # type: ignore[arg-type]
+            return f"asked the supervisor (pid {state.pid}) to stop its BLAST processes"
+        stopped = [
+            pod.pid
+            for pod in _pods(run)
+            if pod
+            and pod.phase is PodPhase.RUNNING
+            and alive(pod.pid, pod.pid_start)
+            and send_signal(pod.pid, signal.SIGTERM)  # type: ignore[arg-type]
+        ]
+        return f"the supervisor was gone; stopped {len(stopped)} BLAST process(es) it left"
 
 
 def _check_workdir(workdir: Path, *, building_db: bool) -> None:

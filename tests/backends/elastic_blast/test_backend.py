@@ -266,8 +266,9 @@ def test_cancel_deletes_the_search(elb_world: ElbWorld, tmp_path: Path) -> None:
     backend, run = _prepare(tmp_path)
     assert _submit(backend, run)[0] == 0
 
-    backend.cancel(run)
+    outcome = backend.cancel(run)
 
+    assert outcome == "elastic-blast delete stopped the search and released its cluster resources"
     assert elb_world.cluster.search(run.results_location) is None
     assert backend.pod_counts(run).total == 0
     assert backend.status(run).state is RunState.UNKNOWN
@@ -445,3 +446,20 @@ def test_an_azure_search_needs_the_acr_keys(
     with pytest.raises(ConfigError, match=f"needs {key.lower().replace('_', '-')} for results on azure"):
         _prepare(tmp_path)
     assert not (tmp_path / "job").exists()
+
+
+def test_the_forks_delete_is_never_run_while_another_search_of_ours_uses_the_cluster(
+    elb_world: ElbWorld, tmp_path: Path
+) -> None:
+    """The fork's `delete` from a fresh process removes the whole AKS cluster (elastic-blast-facts.md)."""
+    backend, first = _prepare(tmp_path / "first")
+    second = backend.prepare(JOB_ID.replace("5f0c", "6a1d"), check_search(SearchSpec(
+        program="blastp", query=first_records("prot", 3), db=PROT_DB, batch_len=300)), tmp_path / "second")  # fmt: skip
+    assert _submit(backend, first)[0] == 0 and _submit(backend, second)[0] == 0
+
+    outcome = backend.cancel(first, others_live=[second])
+
+    assert outcome.startswith("left the cluster running: the Azure fork's delete removes the whole cluster")
+    assert second.job_id in outcome
+    assert elb_world.cluster.search(first.results_location) is not None, "no delete may have run"
+    assert backend.cancel(first).startswith("elastic-blast delete stopped the search")  # alone on it: deleted
