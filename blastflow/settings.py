@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     max_parallel_batches: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     batch_retries: int = Field(default=3, ge=0)  # like a Kubernetes Job's backoffLimit
     batch_retry_backoff_s: float = Field(default=10.0, ge=0)  # first retry delay; doubles, capped at 300 s
-    wait_for_pods_timeout_s: float = Field(default=1800, gt=0)
+    # ElasticBLAST's own database setup may take 45 min (ELB_DFLT_INIT_PV_TIMEOUT) before any BLAST pod exists.
+    wait_for_pods_timeout_s: float = Field(default=3000, gt=0)
     run_timeout_s: float = Field(default=24 * 3600, gt=0)
     poll_interval_s: float = Field(default=2.0, gt=0)
     pod_log_attempts: int = Field(default=3, ge=1)

@@ -22,6 +22,9 @@ class Backend(Protocol):
     """A place that runs BLAST batches. Implementations: local, elastic_blast."""
 
     name: str
+    # The least time between two `status` calls: 0 where status is cheap (local files); on a cluster a
+    # status call runs many external commands and takes tens of seconds.
+    status_interval_s: float
 
     def prepare(self, job_id: str, search: CheckedSearch, workdir: Path) -> PreparedRun:
         """Check this backend's own rules (raise `InputError` with a clear message), write the config and batches.

@@ -15,7 +15,9 @@ from blastflow.model import JobRecord, StepName
 from blastflow.settings import Settings
 from blastflow.store.base import StateStore
 
-__all__ = ["StepContext"]
+__all__ = ["HEARTBEAT_S", "StepContext"]
+
+HEARTBEAT_S = 60.0  # a waiting step writes the row at least this often: reconcile tells a live run from a lost one
 
 
 @dataclass

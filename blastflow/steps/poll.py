@@ -9,11 +9,10 @@ from blastflow.merge import JobUpdate, StepUpdate
 from blastflow.model import Phase, StepName
 from blastflow.progress import percent_done, progress_line
 from blastflow.search import PreparedRun, RunState, RunStatus
-from blastflow.steps.context import StepContext
+from blastflow.steps.context import HEARTBEAT_S, StepContext
 
 __all__ = ["poll"]
 
-HEARTBEAT_S = 60.0  # write the row at least this often so reconcile can tell a live run from a lost one
 UNKNOWN_LIMIT = 10  # consecutive UNKNOWN answers (e.g. the cluster was deleted) before giving up
 
 
@@ -56,7 +55,8 @@ def poll(
                     f"the BLAST run did not finish within {ctx.settings.run_timeout_s:.0f} s ({line}). "
                     "Raise BLASTFLOW_RUN_TIMEOUT_S for larger searches."
                 )
-            ctx.pause(ctx.settings.poll_interval_s, on_tick=log.tick)  # buffered lines go out on time
+            interval = max(ctx.settings.poll_interval_s, ctx.backend.status_interval_s)
+            ctx.pause(interval, on_tick=log.tick)  # buffered lines go out on time
     finally:
         log.close()
     if on_progress is not None:

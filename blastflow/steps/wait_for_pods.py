@@ -7,7 +7,7 @@ from blastflow.merge import JobUpdate, StepUpdate
 from blastflow.model import Phase, StepName
 from blastflow.progress import progress_line
 from blastflow.search import PodCounts, PreparedRun, RunState
-from blastflow.steps.context import StepContext
+from blastflow.steps.context import HEARTBEAT_S, StepContext
 
 __all__ = ["pods_started", "wait_for_pods"]
 
@@ -30,40 +30,50 @@ def pods_started(counts: PodCounts) -> bool:
 
 
 def wait_for_pods(ctx: StepContext, run: PreparedRun) -> PodCounts:
-    """Return the pod counts once a pod has started; raise `TimedOut` or `BackendError`."""
-    timeout_s = ctx.settings.wait_for_pods_timeout_s
+    """Return the pod counts once a pod has started; raise `TimedOut` or `BackendError`.
+
+    The row is written on every change and at least every `HEARTBEAT_S`: a cluster may spend its first
+    45 minutes setting up the database with nothing to count, and a quiet row would read as a lost worker.
+    """
     start = ctx.clock()
     last: PodCounts | None = None
-    next_status = start + STATUS_EVERY_S
+    last_write, next_status = start, start + max(STATUS_EVERY_S, ctx.backend.status_interval_s)
     log = ctx.log(StepName.WAIT_FOR_PODS)
     try:
         while True:
             counts = ctx.backend.pod_counts(run)
-            if counts != last:
-                last = counts
-                text = progress_line(counts)
-                log.add(text)
-                ctx.write(
-                    JobUpdate(steps={StepName.WAIT_FOR_PODS: StepUpdate(counters=counts.as_counters(), message=text)})
-                )
+            now = ctx.clock()
+            if counts != last or now - last_write >= HEARTBEAT_S:
+                if counts != last:
+                    log.add(progress_line(counts))
+                last, last_write = counts, now
+                update = StepUpdate(counters=counts.as_counters(), message=progress_line(counts))
+                ctx.write(JobUpdate(steps={StepName.WAIT_FOR_PODS: update}))
             if pods_started(counts):
                 break
-            now = ctx.clock()
             if now >= next_status:
-                next_status = now + STATUS_EVERY_S
-                status = ctx.backend.status(run)
-                if status.state is RunState.FAILURE:
-                    raise BackendError(status.message or "the backend reported FAILURE before pods started")
-            if now - start > timeout_s:
-                problems = ctx.backend.pod_problems(run)
-                cause = f" The cluster says: {'; '.join(problems[:3])}." if problems else ""
-                raise TimedOut(
-                    f"no pod started within {timeout_s:.0f} s ({counts.pending} of {counts.total or len(run.batches)} "
-                    f"pending).{cause} Check cluster capacity, quota and images, or raise "
-                    "BLASTFLOW_WAIT_FOR_PODS_TIMEOUT_S."
-                )
+                next_status = now + max(STATUS_EVERY_S, ctx.backend.status_interval_s)
+                _check_not_failed(ctx, run)
+            if now - start > ctx.settings.wait_for_pods_timeout_s:
+                raise _timed_out(ctx, run, counts)
             ctx.pause(ctx.settings.poll_interval_s, on_tick=log.tick)  # buffered lines go out on time
     finally:
         log.close()
     ctx.write(JobUpdate(phase=Phase.RUNNING, steps={StepName.RUN: StepUpdate(counters=counts.as_counters())}))
     return counts
+
+
+def _check_not_failed(ctx: StepContext, run: PreparedRun) -> None:
+    status = ctx.backend.status(run)
+    if status.state is RunState.FAILURE:
+        raise BackendError(status.message or "the backend reported FAILURE before pods started")
+
+
+def _timed_out(ctx: StepContext, run: PreparedRun, counts: PodCounts) -> TimedOut:
+    timeout_s = ctx.settings.wait_for_pods_timeout_s
+    problems = ctx.backend.pod_problems(run)
+    cause = f" The cluster says: {'; '.join(problems[:3])}." if problems else ""
+    return TimedOut(
+        f"no pod started within {timeout_s:.0f} s ({counts.pending} of {counts.total or len(run.batches)} "
+        f"pending).{cause} Check cluster capacity, quota and images, or raise BLASTFLOW_WAIT_FOR_PODS_TIMEOUT_S."
+    )

@@ -200,6 +200,7 @@ def elb_world(
         "BLASTFLOW_ELB_K8S_REQUEST_TIMEOUT_S": "3",
         "BLASTFLOW_ELB_BLOB_CONNECTION_STRING": azurite.connection_string,
         "BLASTFLOW_ELB_COMMAND_TIMEOUT_S": "120",
+        "BLASTFLOW_ELB_STATUS_INTERVAL_S": "0",  # the fake answers status at once
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -17,6 +17,7 @@ class ScriptedBackend:
     """Each call takes the next scripted answer and repeats the last one when the script runs out."""
 
     name = "scripted"
+    status_interval_s = 0.0
 
     def __init__(
         self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from blastflow.errors import BackendError, TimedOut
@@ -58,3 +60,29 @@ def test_a_store_outage_is_waited_out(make_ctx, run, sqlite_store, clock) -> Non
     assert failures["left"] == 0
     assert sqlite_store.get(run.job_id).phase is Phase.RUNNING
     assert clock.slept[:2] == [0.5, 1.0]  # backed off between attempts (the log sink buffers its own)
+
+
+def test_a_long_database_setup_heartbeats_the_row(make_ctx, run, sqlite_store, clock) -> None:
+    """45 min of SUBMITTING with nothing to count must not read as a lost worker (quiet threshold 15 min)."""
+    ctx = make_ctx(ScriptedBackend(counts=[PodCounts(pending=3)]), wait_for_pods_timeout_s=45 * 60)
+    writes: list[float] = []
+    real_update = sqlite_store.update
+
+    def timed_update(job_id, update):
+        writes.append(clock.now)
+        return real_update(job_id, update)
+
+    ctx.store.update = timed_update
+    with pytest.raises(TimedOut):
+        wait_for_pods(ctx, run)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(writes)]
+    assert writes[-1] >= 45 * 60 and max(gaps) <= 62  # about one write a minute, not one per poll
+    assert len(writes) <= 45 * 60 / 60 + 5
+
+
+def test_status_is_asked_no_more_often_than_the_backend_can_answer(make_ctx, run, clock) -> None:
+    backend = ScriptedBackend(counts=[PodCounts(pending=3)])
+    backend.status_interval_s = 300.0  # a real `elastic-blast status` takes tens of seconds
+    with pytest.raises(TimedOut):
+        wait_for_pods(make_ctx(backend, wait_for_pods_timeout_s=30 * 60), run)
+    assert backend.calls["status"] <= 6 and backend.calls["pod_counts"] > 100

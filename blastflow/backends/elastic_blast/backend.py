@@ -101,6 +101,11 @@ class ElasticBlastBackend:
         self.profile = profile or ElbProfile()
         self._pod_reader = pod_reader
 
+    @property
+    def status_interval_s(self) -> float:
+        """A real `elastic-blast status` runs ~24 external commands and takes tens of seconds."""
+        return self.profile.status_interval_s
+
     # -- prepare -------------------------------------------------------------------------------
     def prepare(self, job_id: str, search: CheckedSearch, workdir: Path) -> PreparedRun:
         """Check the search against the profile and everything ElasticBLAST rejects; write the `.ini`.

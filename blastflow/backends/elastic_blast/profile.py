@@ -65,4 +65,7 @@ class ElbProfile(BaseSettings):
     blob_connection_string: SecretStr | None = None
 
     command_timeout_s: float = Field(default=600.0, gt=0)  # `elastic-blast status` / `delete`
+    # Between two `elastic-blast status` calls: one call runs ~24 gcloud/kubectl commands (tens of seconds),
+    # so a minute keeps the cloud APIs calm while pod counts (one Kubernetes API call) stay live.
+    status_interval_s: float = Field(default=60.0, ge=0)
     disable_auto_shutdown: bool = False  # ELB_DISABLE_AUTO_SHUTDOWN: keep the cluster after the search

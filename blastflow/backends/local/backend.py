@@ -58,6 +58,7 @@ class LocalBackend:
     """BLAST+ on this machine. See the module docstring; the contract is `blastflow.backends.base.Backend`."""
 
     name = "local"
+    status_interval_s = 0.0  # status reads the run's files
 
     def __init__(self, settings: Settings | None = None, *, retry_backoff_s: float | None = None) -> None:
         self.settings = settings or get_settings()
