@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from blastflow.errors import BackendError, TimedOut
+from blastflow.joblog import StepLog
 from blastflow.merge import JobUpdate, StepUpdate
 from blastflow.model import Phase, StepName
 from blastflow.progress import progress_line
@@ -37,6 +38,7 @@ def wait_for_pods(ctx: StepContext, run: PreparedRun) -> PodCounts:
     """
     start = ctx.clock()
     last: PodCounts | None = None
+    said = ""  # the backend's last word on what it is doing (e.g. ElasticBLAST's database setup)
     last_write, next_status = start, start + max(STATUS_EVERY_S, ctx.backend.status_interval_s)
     log = ctx.log(StepName.WAIT_FOR_PODS)
     try:
@@ -47,13 +49,13 @@ def wait_for_pods(ctx: StepContext, run: PreparedRun) -> PodCounts:
                 if counts != last:
                     log.add(progress_line(counts))
                 last, last_write = counts, now
-                update = StepUpdate(counters=counts.as_counters(), message=progress_line(counts))
+                update = StepUpdate(counters=counts.as_counters(), message=said or progress_line(counts))
                 ctx.write(JobUpdate(steps={StepName.WAIT_FOR_PODS: update}))
             if pods_started(counts):
                 break
             if now >= next_status:
                 next_status = now + max(STATUS_EVERY_S, ctx.backend.status_interval_s)
-                _check_not_failed(ctx, run)
+                said = _backend_says(ctx, run, said, log)
             if now - start > ctx.settings.wait_for_pods_timeout_s:
                 raise _timed_out(ctx, run, counts)
             ctx.pause(ctx.settings.poll_interval_s, on_tick=log.tick)  # buffered lines go out on time
@@ -63,10 +65,15 @@ def wait_for_pods(ctx: StepContext, run: PreparedRun) -> PodCounts:
     return counts
 
 
-def _check_not_failed(ctx: StepContext, run: PreparedRun) -> None:
+def _backend_says(ctx: StepContext, run: PreparedRun, said: str, log: StepLog) -> str:
+    """Ask the backend's status: raise on FAILURE; log and show what it is doing when that changes."""
     status = ctx.backend.status(run)
     if status.state is RunState.FAILURE:
         raise BackendError(status.message or "the backend reported FAILURE before pods started")
+    if status.message and status.message != said:
+        log.add(status.message)
+        ctx.write(JobUpdate(steps={StepName.WAIT_FOR_PODS: StepUpdate(message=status.message)}))
+    return status.message
 
 
 def _timed_out(ctx: StepContext, run: PreparedRun, counts: PodCounts) -> TimedOut:

@@ -86,3 +86,14 @@ def test_status_is_asked_no_more_often_than_the_backend_can_answer(make_ctx, run
     with pytest.raises(TimedOut):
         wait_for_pods(make_ctx(backend, wait_for_pods_timeout_s=30 * 60), run)
     assert backend.calls["status"] <= 6 and backend.calls["pod_counts"] > 100
+
+
+def test_what_the_backend_is_doing_before_pods_exist_is_shown_on_the_step(make_ctx, run, sqlite_store) -> None:
+    setup = "downloading database swissprot: 1 of 2 setup jobs done (submit-jobs running)"
+    backend = ScriptedBackend(
+        counts=[PodCounts()] * 40 + [PodCounts(running=1, pending=2)],
+        statuses=[RunStatus(state=RunState.SUBMITTING, message=setup)],
+    )
+    wait_for_pods(make_ctx(backend), run)
+    lines = [line.text for line in sqlite_store.read_logs(run.job_id, step=StepName.WAIT_FOR_PODS).lines]
+    assert setup in lines and lines.count(setup) == 1  # said once, when it changed

@@ -35,6 +35,7 @@ from blastflow.backends.elastic_blast.credentials import blob_credentials, kuber
 from blastflow.backends.elastic_blast.flavour import installed_flavour
 from blastflow.backends.elastic_blast.pods import (
     LOG_CONTAINERS,
+    SETUP_SELECTOR,
     PodInfo,
     PodReader,
     count_pods,
@@ -42,6 +43,7 @@ from blastflow.backends.elastic_blast.pods import (
     latest_per_batch,
     pod_problems,
     select_run_pods,
+    setup_summary,
 )
 from blastflow.backends.elastic_blast.profile import ElbProfile
 from blastflow.backends.elastic_blast.results import ResultsBucket
@@ -79,6 +81,7 @@ NCBI_DATABASES = {
     **dict.fromkeys(("nr", "swissprot", "pdbaa", "refseq_protein", "refseq_select_prot", "landmark", "env_nr",
                      "pataa", "tsa_nr", "clustered_nr"), "prot"),
 }
+_SETTING_UP = frozenset({RunState.CREATING, RunState.SUBMITTING})
 # `delete` of a cluster that does not exist: exit 8 "ERROR: Cluster <name> was not found" (gcp.py ~657).
 _CLUSTER_GONE = re.compile(r"Cluster \S+ was not found|Cluster \"[^\"]+\" was not found")
 _DB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -189,7 +192,24 @@ class ElasticBlastBackend:
             return status.model_copy(update={"counts": PodCounts(succeeded=len(run.batches))})
         if status.state is RunState.FAILURE:
             return self._explain_failure(run, done, status)
+        if status.state in _SETTING_UP or (status.state is RunState.RUNNING and not status.counts.total):
+            return self._with_setup(run, status)
         return status
+
+    def _with_setup(self, run: PreparedRun, status: RunStatus) -> RunStatus:
+        """Before BLAST pods exist: what the setup jobs do, or their failure as the search's (best effort)."""
+        if _on_aws(run):
+            return status
+        try:
+            pods = select_run_pods(self.pod_reader().list_pods(SETUP_SELECTOR), run.results_location)
+        except (BackendError, ConfigError):
+            return status
+        if not pods:
+            return status
+        text, failure = setup_summary(pods, run.database_label)
+        if failure is not None:
+            return RunStatus(state=RunState.FAILURE, counts=status.counts, message=failure)
+        return status.model_copy(update={"message": " ".join(filter(None, (text, status.message)))})
 
     def _explain_failure(
         self, run: PreparedRun, done: subprocess.CompletedProcess[str], status: RunStatus

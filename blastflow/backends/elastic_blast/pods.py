@@ -29,6 +29,7 @@ __all__ = [
     "BLAST_APP_LABEL",
     "ELB_JOB_ID_LABEL",
     "LOG_CONTAINERS",
+    "SETUP_SELECTOR",
     "ContainerState",
     "PodInfo",
     "PodReader",
@@ -38,9 +39,11 @@ __all__ = [
     "pod_info",
     "pod_problems",
     "select_run_pods",
+    "setup_summary",
 ]
 
 BLAST_APP_LABEL = "app=blast"
+SETUP_SELECTOR = "app in (setup,submit)"  # ElasticBLAST's database-setup and job-submission jobs
 ELB_JOB_ID_LABEL = "elb-job-id"  # stamped by ElasticBLAST's Azure fork on every job and pod of one submit
 LOG_CONTAINERS = ("blast", "results-export")
 _JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
@@ -68,6 +71,7 @@ class PodInfo:
     created: datetime | None = None
     labels: dict[str, str] = field(default_factory=dict)
     containers: tuple[ContainerState, ...] = ()
+    init_containers: tuple[ContainerState, ...] = ()  # e.g. load-blastdb-into-ram of a BLAST pod
     results: str = ""  # ELB_RESULTS from the pod's environment, where ElasticBLAST sets it
     unschedulable: str = ""  # the scheduler's reason when the pod cannot be placed
 
@@ -92,6 +96,7 @@ def pod_info(pod: Any) -> PodInfo:
     labels = dict(meta.labels or {})
     batch = next((labels[k] for k in _JOB_NAME_LABELS if labels.get(k)), "") or meta.name.rsplit("-", 1)[0]
     containers = tuple(_container_state(c) for c in (getattr(status, "container_statuses", None) or []))
+    inits = tuple(_container_state(c) for c in (getattr(status, "init_container_statuses", None) or []))
     results = ""
     for container in getattr(spec, "containers", None) or []:
         for env in container.env or []:
@@ -108,6 +113,7 @@ def pod_info(pod: Any) -> PodInfo:
         created=meta.creation_timestamp,
         labels=labels,
         containers=containers,
+        init_containers=inits,
         results=results,
         unschedulable=unschedulable,
     )
@@ -159,12 +165,42 @@ def pod_problems(pods: Iterable[PodInfo]) -> list[str]:
     for pod in latest_per_batch(pods):
         if pod.unschedulable:
             problems.append(f"pod {pod.name}: not scheduled: {pod.unschedulable}")
-        for c in pod.containers:
+        for c in (*pod.init_containers, *pod.containers):
             if c.state == "waiting" and c.reason and c.reason not in _STARTING:
                 problems.append(f"pod {pod.name}: container {c.name} waiting: {c.reason}: {c.message}".rstrip(": "))
             elif c.state == "terminated" and c.exit_code:
                 problems.append(f"pod {pod.name}: container {c.name} exited with code {c.exit_code} ({c.reason})")
     return [sanitise(p) for p in problems]
+
+
+def setup_summary(pods: Iterable[PodInfo], db: str) -> tuple[str, str | None]:
+    """What ElasticBLAST's setup jobs are doing, and why they failed (None while none has).
+
+    Before any BLAST pod exists, ElasticBLAST runs setup jobs (templates of 1.5.0): `init-pv` (`app=setup`,
+    containers `get-blastdb` and `import-query-batches`) downloads the database, then `submit-jobs`
+    (`app=submit`) creates the BLAST jobs. A setup job's failure is the search's failure.
+
+    Example:
+        >>> init = PodInfo("init-pv-x", "Running", "init-pv", containers=(ContainerState("get-blastdb", "running"),
+        ...     ContainerState("import-query-batches", "terminated", "Completed", exit_code=0)))
+        >>> setup_summary([init], "swissprot")
+        ('downloading database swissprot: 0 of 1 setup jobs done (get-blastdb running)', None)
+    """
+    jobs = latest_per_batch(pods)
+    done = [pod for pod in jobs if pod.phase == "Succeeded"]
+    failed = [pod for pod in jobs if pod.phase == "Failed"]
+    if failed:
+        return "", sanitise(f"ElasticBLAST's setup failed: {'; '.join(_setup_failure(pod) for pod in failed)}")
+    running = [c.name for pod in jobs for c in pod.containers if c.state == "running"]
+    detail = f" ({', '.join(running)} running)" if running else ""
+    return f"downloading database {db}: {len(done)} of {len(jobs)} setup jobs done{detail}", None
+
+
+def _setup_failure(pod: PodInfo) -> str:
+    ended = [c for c in (*pod.init_containers, *pod.containers) if c.state == "terminated" and c.exit_code]
+    said = [f"container {c.name} exited with code {c.exit_code} ({c.reason}){': ' + c.message if c.message else ''}"
+            for c in ended]  # fmt: skip
+    return f"job {pod.batch}: {', '.join(said) or 'failed'}"
 
 
 class PodReader:

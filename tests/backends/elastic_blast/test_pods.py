@@ -19,6 +19,7 @@ from blastflow.backends.elastic_blast.pods import (
     latest_per_batch,
     pod_problems,
     select_run_pods,
+    setup_summary,
 )
 from blastflow.backends.elastic_blast.profile import ElbProfile
 from blastflow.errors import BackendError, ConfigError, TransientBackendError
@@ -213,3 +214,42 @@ def test_pods_of_other_searches_are_left_out() -> None:
     pods = [PodInfo("a", "Running", "a", results=RESULTS), PodInfo("b", "Running", "b", results=OTHER),
             PodInfo("c", "Running", "c", results=f"{RESULTS}/partition-1"), PodInfo("d", "Running", "d")]
     assert [p.name for p in select_run_pods(pods, RESULTS)] == ["a", "c", "d"]
+
+
+# Shaped as ElasticBLAST 1.5.0's templates name them: job-init-pv.yaml.template (job `init-pv`, app=setup,
+# containers get-blastdb and import-query-batches), job-submit-jobs.yaml.template (job `submit-jobs`,
+# app=submit), blast-batch-job.yaml.template (init container load-blastdb-into-ram).
+def _setup_pod(job: str, phase: str, *containers: ContainerState) -> PodInfo:
+    return PodInfo(f"{job}-x7k2p", phase, job, containers=containers)
+
+
+def test_setup_progress_names_the_database_and_counts_setup_jobs() -> None:
+    init = _setup_pod("init-pv", "Succeeded", ContainerState("get-blastdb", "terminated", "Completed", exit_code=0))
+    submit = _setup_pod("submit-jobs", "Running", ContainerState("submit-jobs", "running"))
+    assert setup_summary([init, submit], "swissprot") == (
+        "downloading database swissprot: 1 of 2 setup jobs done (submit-jobs running)",
+        None,
+    )
+
+
+def test_a_failed_setup_job_is_the_searchs_failure_in_the_clusters_words() -> None:
+    failed = _setup_pod(
+        "init-pv", "Failed",
+        ContainerState("get-blastdb", "terminated", "Error", "update_blastdb.pl: swissprot not found", exit_code=2),
+        ContainerState("import-query-batches", "terminated", "Completed", exit_code=0),
+    )  # fmt: skip
+    text, failure = setup_summary([failed], "swissprot")
+    assert text == "" and failure == (
+        "ElasticBLAST's setup failed: job init-pv: container get-blastdb exited with code 2 (Error): "
+        "update_blastdb.pl: swissprot not found"
+    )
+
+
+def test_a_failing_init_container_of_a_blast_pod_is_a_problem() -> None:
+    pod = PodInfo("blastp-batch-swissprot-job-1-abcde", "Pending", "blastp-batch-swissprot-job-1",
+                  init_containers=(ContainerState("load-blastdb-into-ram", "waiting", "CrashLoopBackOff",
+                                                  "back-off 5m0s restarting failed container"),))  # fmt: skip
+    assert pod_problems([pod]) == [
+        "pod blastp-batch-swissprot-job-1-abcde: container load-blastdb-into-ram waiting: CrashLoopBackOff: "
+        "back-off 5m0s restarting failed container"
+    ]
