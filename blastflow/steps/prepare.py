@@ -46,7 +46,7 @@ def prepare(ctx: StepContext, spec: SearchSpec) -> PreparedRun:
     log.add(f"Database: {run.database_label}")
     if run.options:
         log.add(f"BLAST options: {' '.join(run.options)}")
-    log.add(f"{len(run.batches)} batches for backend {run.backend}")
+    log.add(_batches_text(run))
     log.close()
     ctx.write(
         JobUpdate(
@@ -58,9 +58,16 @@ def prepare(ctx: StepContext, spec: SearchSpec) -> PreparedRun:
                 StepName.PREPARE: StepUpdate(
                     status=StepStatus.COMPLETED,
                     counters={"queries": run.query_count, "batches": len(run.batches)},
-                    message=f"{run.query_count} queries in {len(run.batches)} batches",
+                    message=f"{run.query_count} queries; {_batches_text(run)}",
                 )
             },
         )
     )
     return run
+
+
+def _batches_text(run: PreparedRun) -> str:
+    """How the query is batched: by us, or (no batch length asked for) by ElasticBLAST's own tuner."""
+    if run.batches:
+        return f"{len(run.batches)} batches for backend {run.backend}"
+    return f"batches sized by the {run.backend} backend itself"

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from blastflow.backends.elastic_blast.config import (
-    DEFAULT_BATCH_LEN,
     ELB_CONFIG_ENV,
     ElbSearch,
     build_config,
@@ -130,7 +129,7 @@ class ElasticBlastBackend:
         program, query, options = search.program, search.query, search.options
         check_options(options, program)
         db = _check_database(search.spec.db.strip(), program, query, results)
-        batch_len = search.spec.batch_len or self.profile.batch_len or DEFAULT_BATCH_LEN[program]
+        batch_len = search.spec.batch_len or self.profile.batch_len  # None: ElasticBLAST's tuner decides
         workdir = Path(workdir).absolute()
         queries = workdir / QUERIES_FILE
         cfg = build_config(ElbSearch(program, db, str(queries.resolve()), results, tuple(options), batch_len),
@@ -140,7 +139,8 @@ class ElasticBlastBackend:
         # Everything is checked: now write.
         workdir.mkdir(parents=True, exist_ok=True)
         _write_fasta(query, queries)
-        batches = write_batches(query.records, batch_len, workdir / "query_batches")
+        # The batches are known only when we set batch-len; otherwise ElasticBLAST splits (and counts) them.
+        batches = write_batches(query.records, batch_len, workdir / "query_batches") if batch_len else []
         config_path = workdir / CONFIG_FILE
         config_path.write_text(text)
         run = PreparedRun(
@@ -189,12 +189,21 @@ class ElasticBlastBackend:
         status = parse_status(done.returncode, done.stdout, done.stderr)
         if status.state is RunState.SUCCESS and not status.counts.total:
             # ElasticBLAST prints counts only while running; SUCCESS means every batch succeeded.
-            return status.model_copy(update={"counts": PodCounts(succeeded=len(run.batches))})
+            return status.model_copy(update={"counts": PodCounts(succeeded=self._batch_count(run))})
         if status.state is RunState.FAILURE:
             return self._explain_failure(run, done, status)
         if status.state in _SETTING_UP or (status.state is RunState.RUNNING and not status.counts.total):
             return self._with_setup(run, status)
         return status
+
+    def _batch_count(self, run: PreparedRun) -> int:
+        """The search's batches: ours when we set batch-len, else the cluster's BLAST jobs (best effort)."""
+        if run.batches or _on_aws(run):
+            return len(run.batches)
+        try:
+            return count_pods(self._pods(run)).total
+        except (BackendError, ConfigError):
+            return 0
 
     def _with_setup(self, run: PreparedRun, status: RunStatus) -> RunStatus:
         """Before BLAST pods exist: what the setup jobs do, or their failure as the search's (best effort)."""
@@ -313,7 +322,7 @@ class ElasticBlastBackend:
             TransientBackendError: some batch results are not exported yet, or storage did not answer.
         """
         bucket = ResultsBucket(blob_credentials(self.profile, self.settings), run.results_location)
-        return bucket.download_batches(Path(dest), run.program, run.database_label, expected=len(run.batches))
+        return bucket.download_batches(Path(dest), run.program, run.database_label, expected=len(run.batches) or None)
 
     # -- children ------------------------------------------------------------------------------
     def _elb(self, run: PreparedRun, command: str, *args: str) -> subprocess.CompletedProcess[str]:

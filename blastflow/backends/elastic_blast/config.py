@@ -20,7 +20,6 @@ from blastflow.errors import ConfigError, InputError
 from blastflow.options import CONTROLLED, SEARCH_PARAMETER_OPTIONS
 
 __all__ = [
-    "DEFAULT_BATCH_LEN",
     "ELB_CONFIG_ENV",
     "ELB_REJECTED_OPTIONS",
     "ELB_TASKS",
@@ -41,20 +40,13 @@ __all__ = [
 
 Cloud = Literal["gcp", "aws", "azure"]
 
-# The batch-len written into every ini when neither the search nor the profile gives one, so that the
-# batches prepare writes (and counts progress by) are the batches ElasticBLAST runs. Known flaw
-# (elastic-blast-facts.md): writing any batch-len switches off ElasticBLAST's own tuner, which picks far
-# larger batches for big databases (swissprot: blastp 300,000, blastx 1,260,000 residues), so these make
-# 30-63x more Kubernetes jobs. The issue "ElasticBLAST for real" leaves batch-len to the tuner instead.
-DEFAULT_BATCH_LEN = {
-    "blastn": 5_000_000,
-    "megablast": 5_000_000,
-    "blastp": 10_000,
-    "blastx": 20_000,
-    "tblastn": 20_000,
-    "tblastx": 100_000,
-}
-SUPPORTED_PROGRAMS = frozenset({*DEFAULT_BATCH_LEN, "psiblast", "rpsblast", "rpstblastn"})
+# ElasticBLAST 1.5.0's programs (util.py `_programs`). No batch-len table here on purpose: written
+# into the ini, any batch-len switches ElasticBLAST's own tuner off (elastic-blast-facts.md), and the
+# tuner knows the database (swissprot: blastp 300,000, blastx 1,260,000 residues per batch). So
+# batch-len goes into the ini only when the search or the profile asks for one.
+SUPPORTED_PROGRAMS = frozenset(
+    {"blastp", "blastn", "blastx", "psiblast", "rpsblast", "rpstblastn", "tblastn", "tblastx"}
+)
 
 # Options ElasticBLAST 1.5 refuses outright (its UNSUPPORTED_OPTIONS). The options the pipeline itself
 # controls are one list for every backend: `blastflow.options.CONTROLLED`.
@@ -250,7 +242,7 @@ def build_config(search: ElbSearch, profile: ElbProfile) -> configparser.ConfigP
         "use-preemptible": None if profile.use_preemptible is None else ("yes" if profile.use_preemptible else "no"),
         "labels": profile.labels,
     }
-    batch_len = search.batch_len or profile.batch_len or DEFAULT_BATCH_LEN.get(search.program)
+    batch_len = search.batch_len or profile.batch_len  # None: ElasticBLAST's tuner decides
     blast = {
         "program": search.program,
         "db": search.db,
