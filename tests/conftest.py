@@ -17,8 +17,10 @@ from blastflow.store.base import StateStore
 
 REPO = Path(__file__).resolve().parent.parent
 
-# The ElasticBLAST doubles' fixtures (fake cluster, Kubernetes API, `elastic-blast`, `elb_world`), for every suite.
-pytest_plugins = ["tests.doubles.elb_doubles"]
+# The ElasticBLAST doubles' fixtures (fake cluster, Kubernetes API, `elastic-blast`, `elb_world`), the S3 / GCS
+# emulators' (`moto_s3`, `gcs_emulator`, `gcp_oauth`) and the gcloud/gsutil/kubectl doubles' (`gcp_world`), for
+# every suite.
+pytest_plugins = ["tests.doubles.elb_doubles", "tests.doubles.storage_emulators", "tests.doubles.gcp_cli.world"]
 
 # ======================================================================================================
 # Azurite (Azure Storage emulator): Table and Blob services, started by the test suite itself.

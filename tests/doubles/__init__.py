@@ -10,10 +10,16 @@ Doubles (each module's docstring names what it imitates):
 - `lossy_proxy`: a TCP proxy that loses the response to chosen requests (a network failing after the send).
 - `scripted_backend`: a `Backend` that replays scripted pod counts, statuses and pod logs; and a fake clock.
 - `spawn_record`: recording shims for BLAST+ and `elastic-blast` on PATH (spies: log each start, run the real one).
+- `fake_gcp_oauth`: Google's OAuth token endpoint for service-account keys (refuses a wrong key as Google does).
+- `gcp_cli`: gcloud, gsutil, kubectl and gke-gcloud-auth-plugin, offline, for the REAL `elastic-blast` 1.5.0 on GCP
+  (programs behind launchers on PATH, a scripted scenario state, a call log); its `world` module holds the
+  `gcp_world` fixture, registered for the whole suite by `pytest_plugins` in tests/conftest.py.
 
 Helpers:
 
 - `elb_doubles`: pytest fixtures wiring the ElasticBLAST doubles together (`elb_world`), registered for the
   whole suite by `pytest_plugins` in tests/conftest.py.
 - `faultkit`: what the fault suites share: flow processes to start and kill, waits, /proc checks, page renders.
+- `storage_emulators`: the S3 (moto server) and GCS (gcp-storage-emulator) emulators as session fixtures
+  (`moto_s3`, `gcs_emulator`, `gcp_oauth`), registered for the whole suite by `pytest_plugins`.
 """

@@ -14,6 +14,8 @@ When a batch's pod finishes, its results-export "container" uploads
 `batch_NNN-<program>-<db>.out.gz` to the results location (Azure Blob through a
 connection string, or a local directory standing in for gs:// / s3://); when the
 last one finishes the "janitor" writes `metadata/SUCCESS.txt` or `FAILURE.txt`.
+A search of the Azure fork (one with an `elb_job_id`) exports all of these under
+`<results>/<elb_job_id>/`, as the fork's results-export and finalizer scripts do.
 
 Scenarios (`scenario` in the state, or FAKE_ELB_SCENARIO in the environment):
 success, blast_failure (the first batch runs BLAST against a database that does
@@ -246,6 +248,8 @@ class FakeCluster:
 
     # -- results -----------------------------------------------------------------------------
     def _export(self, state: dict[str, Any], results: str, search: dict[str, Any]) -> None:
+        if search.get("elb_job_id"):  # the Azure fork's layout
+            results = f"{results}/{search['elb_job_id']}"
         for batch in search["batches"]:
             if batch.get("exported") or self.batch_phase(state, search, batch) not in ("Succeeded", "Failed"):
                 continue

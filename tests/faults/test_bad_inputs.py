@@ -222,6 +222,12 @@ ELASTIC: dict[str, Bad] = {
                                                   "rename the record using ASCII"),
     "no results location": Bad({"db": "swissprot"}, "no results location for ElasticBLAST", "set BLASTFLOW_ELB_RESULTS",
                                ConfigError, {"BLASTFLOW_ELB_RESULTS": None}),
+    "gs:// results without GCP credentials": Bad(
+        {"db": "swissprot"}, "no GCP credentials to read gs:// results",
+        "create a prefect-gcp GcpCredentials block and set BLASTFLOW_ELB_GCP_CREDENTIALS_BLOCK", ConfigError,
+        {"BLASTFLOW_ELB_RESULTS": "gs://blast-results/runs", "BLASTFLOW_ELB_GCP_PROJECT": "blast-project",
+         "BLASTFLOW_ELB_GCP_REGION": "us-east4", "BLASTFLOW_ELB_GCP_ZONE": "us-east4-b",
+         "GOOGLE_APPLICATION_CREDENTIALS": "", "CLOUDSDK_CONFIG": "/nonexistent/gcloud-config"}),
 }  # fmt: skip
 
 

@@ -5,8 +5,10 @@
 - `config`: the ElasticBLAST ini, built and checked before anything runs.
 - `status`: `elastic-blast status` output and exit codes, parsed.
 - `pods`: Kubernetes pods of a search (counts, problems, logs).
-- `results`: result archives and markers in the results bucket.
-- `credentials`: Prefect block lookups (Kubernetes and Azure credentials); the only module here that imports Prefect.
+- `results`: result archives and markers in the results bucket, in the upstream or the fork's layout.
+- `storage`: the results bucket as an fsspec filesystem (gs://, s3://, Azure Blob), its errors translated.
+- `credentials`: Prefect block lookups (Kubernetes, Azure, GCP and AWS credentials); the only module here that
+  imports Prefect.
 - `aio`: running the blocks' async clients from sync code.
 
 Nothing here imports the local backend. Modules are imported by name, so this

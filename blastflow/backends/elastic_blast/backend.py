@@ -5,7 +5,8 @@ prepare writes the ElasticBLAST `.ini` from the search and the cluster profile
 is `elastic-blast submit --cfg FILE --logfile stderr`, streamed by the flow;
 status is `elastic-blast status --exit-code --verbose`; pod counts and logs come
 from the Kubernetes API through prefect-kubernetes' `KubernetesCredentials`;
-results are read from the results bucket (Azure Blob through prefect-azure);
+results are read from the results bucket (gs://, s3:// or Azure Blob through fsspec,
+credentials from Prefect blocks);
 cancel is `elastic-blast delete`. Every child runs from an argument list with a
 timeout, never through a shell.
 """
@@ -30,7 +31,7 @@ from blastflow.backends.elastic_blast.config import (
     results_for_job,
     validate_config,
 )
-from blastflow.backends.elastic_blast.credentials import blob_credentials, kubernetes_credentials
+from blastflow.backends.elastic_blast.credentials import kubernetes_credentials
 from blastflow.backends.elastic_blast.flavour import installed_flavour
 from blastflow.backends.elastic_blast.pods import (
     LOG_CONTAINERS,
@@ -45,7 +46,7 @@ from blastflow.backends.elastic_blast.pods import (
     setup_summary,
 )
 from blastflow.backends.elastic_blast.profile import ElbProfile
-from blastflow.backends.elastic_blast.results import ResultsBucket
+from blastflow.backends.elastic_blast.results import check_results_location, open_results
 from blastflow.backends.elastic_blast.status import (
     ERROR_EXIT_CODES,
     TRANSIENT_EXIT_CODES,
@@ -115,8 +116,10 @@ class ElasticBlastBackend:
         The checks every backend needs have passed (`blastflow.steps.prepare.check_search`).
 
         Raises:
-            ConfigError: the cluster profile is incomplete or wrong (results location, provider keys).
+            ConfigError: the cluster profile is incomplete or wrong (results location, provider keys), or the
+                results location cannot be read back (no credentials, refused ones, no such bucket).
             InputError: the query, options, database or program cannot run on ElasticBLAST.
+            TransientBackendError: the results storage did not answer.
         """
         results = results_for_job(self.profile.results, job_id) if self.profile.results else ""
         if not results:
@@ -136,6 +139,7 @@ class ElasticBlastBackend:
                            self.profile)
         text = render_config(cfg)
         validate_config(read_config(text))
+        check_results_location(results, self.profile, self.settings)  # readable back, before anything is written
         # Everything is checked: now write.
         workdir.mkdir(parents=True, exist_ok=True)
         _write_fasta(query, queries)
@@ -321,8 +325,11 @@ class ElasticBlastBackend:
             BackendError: ElasticBLAST wrote FAILURE.txt, or storage refused the credentials.
             TransientBackendError: some batch results are not exported yet, or storage did not answer.
         """
-        bucket = ResultsBucket(blob_credentials(self.profile, self.settings), run.results_location)
-        return bucket.download_batches(Path(dest), run.program, run.database_label, expected=len(run.batches) or None)
+        id_file = run.workdir / ELB_JOB_ID_FILE  # the fork's id of the submit, once seen on its pods
+        elb_job_id = id_file.read_text().strip() if id_file.is_file() else None
+        with open_results(run.results_location, self.profile, self.settings, elb_job_id) as bucket:
+            return bucket.download_batches(Path(dest), run.program, run.database_label,
+                                           expected=len(run.batches) or None)  # None: ElasticBLAST split them
 
     # -- children ------------------------------------------------------------------------------
     def _elb(self, run: PreparedRun, command: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -316,16 +316,7 @@ def config_problems(cfg: configparser.ConfigParser) -> list[_Problem]:
             problems.append(_Problem("config", f"[cluster] {key} must be a positive integer, not {cluster[key]!r}."))
     if cluster.get("labels"):
         problems += _label_problems(cluster["labels"], _cloud_prefix(results))
-    name = cluster.get("name")
-    if name and not _GKE_CLUSTER_NAME.fullmatch(name):
-        problems.append(
-            _Problem(
-                "config",
-                f"[cluster] name {name!r} must be at most 40 lowercase letters, digits "
-                "and dashes, starting with a letter.",
-            )
-        )
-    return problems
+    return problems + _cluster_name_problems(cluster.get("name", ""), _cloud_prefix(results))
 
 
 def validate_config(cfg: configparser.ConfigParser) -> None:
@@ -398,6 +389,27 @@ def _label_problems(labels: str, cloud: Cloud | None) -> list[_Problem]:
         elif cloud == "aws" and len(key) > AWS_MAX_TAG_LENGTH:
             problems.append(_Problem("config", f'Key "{key}" must have less than {AWS_MAX_TAG_LENGTH + 1} characters'))
     return problems
+
+
+def _cluster_name_problems(name: str, cloud: Cloud | None) -> list[_Problem]:
+    """ElasticBLAST's cluster-name rules, in its words: lower case on every cloud (elb_config.py `create_labels`),
+    and on GCP a GKE name (util.py `validate_gke_cluster_name`); on AWS and Azure we keep the GKE rule, in ours."""
+    if not name:
+        return []
+    if re.search(r"[A-Z]", name):
+        return [_Problem("config", f"cluster name {name} must have all lower case characters")]
+    if _GKE_CLUSTER_NAME.fullmatch(name):
+        return []
+    if cloud == "gcp":
+        text = (
+            f'"{name}" is not a valid GKE cluster name. The string must be less than 40 characters and can only '
+            "contain lowercase letters, digits, and dashes."
+        )
+    else:
+        text = (
+            f"[cluster] name {name!r} must be at most 40 lowercase letters, digits and dashes, starting with a letter."
+        )
+    return [_Problem("config", text)]
 
 
 def _cloud_prefix(url: str) -> Cloud | None:

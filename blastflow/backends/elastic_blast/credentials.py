@@ -1,10 +1,13 @@
 """Cluster and storage credentials of the elastic-blast backend, from Prefect blocks.
 
 Kubernetes access comes from prefect-kubernetes' `KubernetesCredentials` block
-(named, or built from a kubeconfig file, or in-cluster); the results storage
-account from prefect-azure's `AzureBlobStorageCredentials` block (named, or a
-connection string wrapped in the same block type). Prefect is imported only
-inside these functions, so loading the backend does not load Prefect.
+(named, or built from a kubeconfig file, or in-cluster); the results storage from
+prefect-azure's `AzureBlobStorageCredentials` block (named, or a connection string
+wrapped in the same block type), prefect-gcp's `GcpCredentials` or prefect-aws'
+`AwsCredentials` block (named, or the block with no fields: Application Default
+Credentials / the AWS default credential chain). The secrets a block holds are
+registered with the sanitiser as it is loaded. Prefect is imported only inside
+these functions, so loading the backend does not load Prefect.
 """
 
 # architecture: Prefect block lookups (may import prefect)
@@ -17,13 +20,15 @@ from blastflow.errors import ConfigError
 from blastflow.sanitise import register_secret, sanitise
 
 if TYPE_CHECKING:
+    from prefect_aws import AwsCredentials
     from prefect_azure import AzureBlobStorageCredentials
+    from prefect_gcp import GcpCredentials
     from prefect_kubernetes.credentials import KubernetesCredentials
 
     from blastflow.backends.elastic_blast.profile import ElbProfile
     from blastflow.settings import Settings
 
-__all__ = ["blob_credentials", "kubernetes_credentials"]
+__all__ = ["aws_credentials", "blob_credentials", "gcp_credentials", "kubernetes_credentials"]
 
 
 def kubernetes_credentials(profile: ElbProfile) -> KubernetesCredentials:
@@ -85,3 +90,61 @@ def blob_credentials(profile: ElbProfile, settings: Settings | None = None) -> A
         "no credentials for the results storage account: set BLASTFLOW_ELB_AZURE_CREDENTIALS_BLOCK (a prefect-azure "
         "AzureBlobStorageCredentials block) or BLASTFLOW_ELB_BLOB_CONNECTION_STRING."
     )
+
+
+def gcp_credentials(profile: ElbProfile) -> GcpCredentials:
+    """The GcpCredentials block named by BLASTFLOW_ELB_GCP_CREDENTIALS_BLOCK, else Application Default Credentials.
+
+    Raises:
+        ConfigError: the named block cannot be loaded, or none is named and there are no default credentials.
+    """
+    from prefect_gcp import GcpCredentials
+
+    name = profile.gcp_credentials_block
+    try:
+        block = GcpCredentials.load(name) if name else GcpCredentials()  # resolves the credentials as it loads
+    except Exception as exc:  # the block API raises ValueError or HTTP errors; google-auth DefaultCredentialsError
+        if name:
+            raise ConfigError(
+                f"cannot load the GcpCredentials block {name!r}: {sanitise(str(exc))}. Create it in Prefect "
+                "(prefect-gcp) or fix BLASTFLOW_ELB_GCP_CREDENTIALS_BLOCK."
+            ) from None
+        raise ConfigError(
+            "no GCP credentials to read gs:// results: create a prefect-gcp GcpCredentials block and set "
+            "BLASTFLOW_ELB_GCP_CREDENTIALS_BLOCK to its name, or give this worker Application Default Credentials "
+            f"(GOOGLE_APPLICATION_CREDENTIALS, workload identity). Google said: {_first_line(exc)}"
+        ) from None
+    if block.service_account_info is not None:
+        info = block.service_account_info.get_secret_value()
+        register_secret(str(info.get("private_key") or ""))
+    return block
+
+
+def aws_credentials(profile: ElbProfile) -> AwsCredentials:
+    """The AwsCredentials block named by BLASTFLOW_ELB_AWS_CREDENTIALS_BLOCK, else one for the default chain.
+
+    Raises:
+        ConfigError: the named block cannot be loaded.
+    """
+    from prefect_aws import AwsCredentials
+
+    name = profile.aws_credentials_block
+    if not name:
+        return AwsCredentials(region_name=profile.aws_region)
+    try:
+        block = AwsCredentials.load(name)
+    except Exception as exc:  # the block API raises ValueError or HTTP errors
+        raise ConfigError(
+            f"cannot load the AwsCredentials block {name!r}: {sanitise(str(exc))}. Create it in Prefect "
+            "(prefect-aws) or fix BLASTFLOW_ELB_AWS_CREDENTIALS_BLOCK."
+        ) from None
+    for secret in (block.aws_secret_access_key, block.aws_session_token):
+        value = secret.get_secret_value() if hasattr(secret, "get_secret_value") else secret
+        if value:
+            register_secret(str(value))
+    return block
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return sanitise(lines[0]) if lines else type(exc).__name__

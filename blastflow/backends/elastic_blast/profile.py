@@ -64,6 +64,14 @@ class ElbProfile(BaseSettings):
     azure_credentials_block: str | None = None
     blob_connection_string: SecretStr | None = None
 
+    # Results in gs:// / s3://: a prefect-gcp GcpCredentials / prefect-aws AwsCredentials block by name, else
+    # Application Default Credentials / the AWS default credential chain. The endpoints point the readers at an
+    # emulator or a private endpoint (Azure: the connection string's BlobEndpoint).
+    gcp_credentials_block: str | None = None
+    aws_credentials_block: str | None = None
+    gcs_endpoint_url: str | None = None
+    s3_endpoint_url: str | None = None
+
     command_timeout_s: float = Field(default=600.0, gt=0)  # `elastic-blast status` / `delete`
     # Between two `elastic-blast status` calls: one call runs ~24 gcloud/kubectl commands (tens of seconds),
     # so a minute keeps the cloud APIs calm while pod counts (one Kubernetes API call) stay live.

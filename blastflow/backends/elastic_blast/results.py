@@ -1,36 +1,54 @@
-"""ElasticBLAST results in Azure Blob storage: completion markers and per-batch archives.
+"""ElasticBLAST results in the results bucket: completion markers and per-batch archives, in either layout.
 
-The layout ElasticBLAST writes under a search's results location:
-`batch_NNN-<program>-<db>.out.gz` (one BLAST archive per batch, format 11,
-gzipped), `query_batches/`, `logs/`, and `metadata/` with `SUCCESS.txt` or
-`FAILURE.txt`, the durable completion markers. The storage account is reached
-through prefect-azure's `AzureBlobStorageCredentials` block (by name), or a
-connection string wrapped in the same block type, so both take one code path.
+What ElasticBLAST writes under a search's results location (elastic-blast-facts.md, "Results layout"):
+
+- upstream: `<results>/batch_NNN-<program>-<db>.out.gz` (one BLAST archive per
+  batch, format 11, gzipped), `<results>/metadata/` with `FAILURE.txt` (from a
+  BLAST pod or the janitor) or `SUCCESS.txt` (only from the janitor, so it may
+  never come), `<results>/logs/`, `<results>/query_batches/`;
+- the Azure fork: the same files under `<results>/<elb_job_id>/`, where
+  `elb_job_id` is made per submit (the pods carry it as label `elb-job-id`).
+
+`locate_layout` decides which one a listing shows, preferring the fork's
+directory when there is one. The bucket is read through `storage.Storage` (one
+fsspec code path for gs://, s3:// and Azure Blob); `check_results_location` lets
+`prepare` refuse a location that could not be read back before anything is submitted.
 """
 
 from __future__ import annotations
 
 import gzip
 import re
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from blastflow.backends.elastic_blast.aio import run_sync
-from blastflow.backends.elastic_blast.config import AzureBlobUrl, parse_azure_blob_url
+from blastflow.backends.elastic_blast.storage import Storage, open_storage
 from blastflow.errors import BackendError, ConfigError, TransientBackendError
 from blastflow.sanitise import sanitise
 
 if TYPE_CHECKING:
-    from blastflow.backends.elastic_blast.credentials import AzureBlobStorageCredentials
+    from blastflow.backends.elastic_blast.profile import ElbProfile
+    from blastflow.settings import Settings
 
-__all__ = ["FAILURE_MARKER", "SUCCESS_MARKER", "Markers", "ResultsBucket", "batch_archives"]
+__all__ = [
+    "FAILURE_MARKER",
+    "SUCCESS_MARKER",
+    "Markers",
+    "ResultsBucket",
+    "batch_archives",
+    "check_results_location",
+    "locate_layout",
+    "open_results",
+]
 
 SUCCESS_MARKER = "metadata/SUCCESS.txt"
 FAILURE_MARKER = "metadata/FAILURE.txt"
 _MARKER_CHARS = 4000  # a FAILURE.txt is a message, not a log: keep what a person reads
+_UPSTREAM_DIRS = frozenset({"metadata", "logs", "query_batches"})
+_RESULT_FILE = re.compile(r"batch_\d{3,}-.+\.out\.gz|metadata/(?:SUCCESS|FAILURE)\.txt")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,151 +75,151 @@ def batch_archives(names: Iterable[str], program: str, db_label: str) -> list[tu
     return sorted(found)
 
 
-class ResultsBucket:
-    """One search's results location in Azure Blob storage."""
+def locate_layout(names: Iterable[str], elb_job_id: str | None = None) -> str:
+    """Where a search's files are among `names` (relative to its results URL): "" or the fork's "<elb_job_id>/".
 
-    def __init__(self, credentials: AzureBlobStorageCredentials, results: str) -> None:
-        location = parse_azure_blob_url(results)
-        if location is None:
-            raise ConfigError(
-                "blastflow reads ElasticBLAST results from Azure Blob storage "
-                f"(https://<account>.blob.core.windows.net/<container>/...), not {results!r}. Copy gs:// or s3:// "
-                "results with gsutil / aws s3 cp (batch_*.out.gz)."
-            )
-        self.credentials = credentials
-        self.location: AzureBlobUrl = location
-        self.results = results
+    With the search's `elb_job_id` (the pods' label), its directory unless only the top level holds
+    results; without it, the one directory that holds batch archives or markers, else the top level.
+
+    Example:
+        >>> locate_layout(["batch_000-blastn-nt.out.gz", "metadata/SUCCESS.txt", "logs/x.log"])
+        ''
+        >>> locate_layout(["query_batches/batch_000.fa", "job-0f3a/batch_000-blastn-nt.out.gz"])
+        'job-0f3a/'
+        >>> locate_layout([], "job-0f3a"), locate_layout(["batch_000-blastn-nt.out.gz"], "job-0f3a")
+        ('job-0f3a/', '')
+
+    Raises:
+        BackendError: several fork runs wrote here and `elb_job_id` does not say which is this search's.
+    """
+    names = list(names)
+    top = any(_RESULT_FILE.fullmatch(name) for name in names)
+    if elb_job_id:
+        own = f"{elb_job_id}/"
+        return "" if top and not any(name.startswith(own) for name in names) else own
+    runs = sorted({head for head, _, rest in (name.partition("/") for name in names)
+                   if rest and head not in _UPSTREAM_DIRS and _RESULT_FILE.fullmatch(rest)})  # fmt: skip
+    if len(runs) > 1:
+        raise BackendError(
+            f"results of {len(runs)} ElasticBLAST runs are here ({', '.join(runs[:5])}) and nothing says which "
+            "is this search's: its pods' elb-job-id label does (blastflow records it once it sees the pods).",
+            code="results_ambiguous",
+        )
+    return f"{runs[0]}/" if runs else ""
+
+
+class ResultsBucket:
+    """One search's results location, in any cloud, in either layout.
+
+    Args:
+        storage: The results URL as a filesystem (`storage.open_storage`).
+        elb_job_id: The Azure fork's id of the submit, when known: its directory is read.
+    """
+
+    def __init__(self, storage: Storage, elb_job_id: str | None = None) -> None:
+        self.storage = storage
+        self.elb_job_id = elb_job_id or None
+        self.results = storage.url
+
+    def close(self) -> None:
+        """Close the storage's connections (also on leaving a `with` block)."""
+        self.storage.close()
+
+    def __enter__(self) -> ResultsBucket:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def names(self) -> list[str]:
-        """Every object under the results location, relative to it."""
-        return run_sync(self._names)
+        """Every object under the results location, relative to it (both layouts)."""
+        return self.storage.names("listing the results")
 
     def markers(self) -> Markers:
         """Whether `metadata/SUCCESS.txt` / `FAILURE.txt` exist (and what FAILURE says)."""
-        return run_sync(self._markers)
+        prefix, names = self._located("reading the completion markers")
+        return self._markers(prefix, names)
 
     def download_batches(self, dest: Path, program: str, db_label: str, expected: int | None = None) -> list[Path]:
         """Download and unpack every batch archive into `dest/batch_NNN.asn`; return them in batch order.
 
         Raises:
-            BackendError: FAILURE.txt says the search failed, or an archive is damaged.
-            TransientBackendError: fewer archives than `expected` (exports still running), or storage hiccups.
+            BackendError: FAILURE.txt says the search failed, an archive is damaged, or storage refused access.
+            TransientBackendError: fewer archives than `expected` (or none at all: exports still running),
+                or storage did not answer.
         """
-        return run_sync(lambda: self._download(dest, program, db_label, expected))
-
-    # -- async core ----------------------------------------------------------------------------
-    async def _names(self) -> list[str]:
-        base = f"{self.location.prefix}/" if self.location.prefix else ""
-        async with self._container("listing the results") as container:
-            return [name[len(base) :] async for name in container.list_blob_names(name_starts_with=base)]
-
-    async def _read(self, container: Any, name: str) -> bytes | None:
-        """The object's bytes, or None if there is no such object."""
-        from azure.core.exceptions import ResourceNotFoundError
-
-        blob = f"{self.location.prefix}/{name}" if self.location.prefix else name
-        try:
-            stream = await container.download_blob(blob)
-            return await stream.readall()
-        except ResourceNotFoundError as exc:
-            if "ContainerNotFound" in str(getattr(exc, "error_code", "") or ""):
-                raise
-            return None
-
-    async def _markers(self) -> Markers:
-        async with self._container("reading the completion markers") as container:
-            success = await self._read(container, SUCCESS_MARKER)
-            failure = await self._read(container, FAILURE_MARKER)
-        if failure is None:
-            return Markers(success=success is not None, failure=None)
-        text = sanitise(failure.decode("utf-8", errors="replace"))[:_MARKER_CHARS].strip()
-        return Markers(success=success is not None, failure=text)
-
-    async def _download(self, dest: Path, program: str, db_label: str, expected: int | None) -> list[Path]:
-        markers = await self._markers()
+        prefix, names = self._located("listing the batch results")
+        markers = self._markers(prefix, names)
+        where = self._where(prefix)
         if markers.failure is not None:
-            raise BackendError(
-                f"ElasticBLAST marked the search failed ({self.results}/{FAILURE_MARKER}): "
-                f"{markers.failure or 'no reason given'}",
-                code="blast_failed",
-            )
-        archives = batch_archives(await self._names(), program, db_label)
-        if expected is not None and len(archives) < expected:
+            said = markers.failure or "no reason given"
+            raise BackendError(f"ElasticBLAST marked the search failed ({where}/{FAILURE_MARKER}): {said}",
+                               code="blast_failed")
+        archives = batch_archives(names, program, db_label)
+        if (expected is not None and len(archives) < expected) or not archives:
+            so_far = f"{len(archives)} of {expected}" if expected is not None else "no"
             raise TransientBackendError(
-                f"{len(archives)} of {expected} batch results are in {self.results} so far "
-                "(the results export may still be running)"
+                f"{so_far} batch results are in {where} so far (the results export may still be running)"
             )
         dest.mkdir(parents=True, exist_ok=True)
-        paths = []
-        async with self._container("downloading batch results") as container:
-            for index, name in archives:
-                data = await self._read(container, name)
-                if data is None:
-                    raise TransientBackendError(f"{name} disappeared from {self.results} while downloading")
-                target = dest / f"batch_{index:03d}.asn"
-                try:
-                    target.write_bytes(gzip.decompress(data))
-                except (OSError, EOFError) as exc:
-                    raise BackendError(f"{name} in {self.results} is not a complete gzip file: {exc}") from exc
-                paths.append(target)
-        return paths
+        return [self._unpack(prefix + name, where, dest / f"batch_{index:03d}.asn") for index, name in archives]
 
-    @asynccontextmanager
-    async def _container(self, action: str) -> AsyncIterator[Any]:
-        """A container client from the block's service client; storage errors translated; closed after."""
-        where = f"while {action} in {self.results}"
+    def _located(self, action: str) -> tuple[str, list[str]]:
+        """(layout prefix, names under it relative to it)."""
+        names = self.storage.names(action)
+        prefix = locate_layout(names, self.elb_job_id)
+        return prefix, [name[len(prefix) :] for name in names if name.startswith(prefix)]
+
+    def _markers(self, prefix: str, names: list[str]) -> Markers:
+        success = SUCCESS_MARKER in names
+        if FAILURE_MARKER not in names:
+            return Markers(success=success, failure=None)
+        text = self.storage.read(prefix + FAILURE_MARKER, "reading the completion markers")
+        if text is None:  # gone between the listing and the read
+            return Markers(success=success, failure=None)
+        return Markers(success=success, failure=sanitise(text.decode("utf-8", "replace"))[:_MARKER_CHARS].strip())
+
+    def _unpack(self, name: str, where: str, target: Path) -> Path:
+        data = self.storage.read(name, "downloading batch results")
+        short = name.rsplit("/", 1)[-1]
+        if data is None:
+            raise TransientBackendError(f"{short} disappeared from {where} while downloading")
         try:
-            service = self.credentials.get_client()
-        except Exception as exc:
-            raise ConfigError(f"cannot make a Blob client {where}: {sanitise(str(exc))}") from exc
-        async with service, _storage_errors(where, self.location.container):
-            account = getattr(service, "account_name", None)
-            if account and account != self.location.account:
-                raise ConfigError(
-                    f"the results are in storage account {self.location.account!r} but the credentials are "
-                    f"for {account!r}: point the credentials block or connection string at that account."
-                )
-            yield service.get_container_client(self.location.container)
+            target.write_bytes(gzip.decompress(data))
+        except (OSError, EOFError, zlib.error) as exc:
+            raise BackendError(f"{short} in {where} is not a complete gzip file: {exc}") from exc
+        return target
+
+    def _where(self, prefix: str) -> str:
+        return f"{self.results.rstrip('/')}/{prefix.rstrip('/')}" if prefix else self.results
 
 
-@asynccontextmanager
-async def _storage_errors(where: str, container: str) -> AsyncIterator[None]:
-    """Translate Azure SDK exceptions into blastflow errors that keep the cause."""
-    from azure.core.exceptions import (
-        ClientAuthenticationError,
-        HttpResponseError,
-        ResourceNotFoundError,
-        ServiceRequestError,
-        ServiceResponseError,
-    )
+def open_results(
+    results: str, profile: ElbProfile, settings: Settings | None = None, elb_job_id: str | None = None
+) -> ResultsBucket:
+    """The search's results at `results`, with the credentials the profile names (close it, or use `with`).
 
+    Raises:
+        ConfigError: not a results URL, or no usable credentials.
+        BackendError: the credentials were refused.
+    """
+    return ResultsBucket(open_storage(results, profile, settings), elb_job_id)
+
+
+def check_results_location(results: str, profile: ElbProfile, settings: Settings | None = None) -> None:
+    """Refuse a results location blastflow could not read back: no credentials, refused ones, no such bucket.
+
+    Lists the search's own (still empty) location, which needs the bucket to exist and the
+    credentials to allow listing, the same access `fetch_results` needs later.
+
+    Raises:
+        ConfigError: the location cannot be read; the message names what to fix.
+        TransientBackendError: the storage did not answer (worth trying again).
+    """
     try:
-        yield
-    except ResourceNotFoundError as exc:
-        raise BackendError(
-            f"storage container {container!r} does not exist ({where}): {_said(exc)}. Check BLASTFLOW_ELB_RESULTS.",
-            code="results_not_found",
-        ) from None
-    except ClientAuthenticationError as exc:
-        raise BackendError(
-            f"storage credentials rejected {where}: {_said(exc)}. Check the AzureBlobStorageCredentials block or "
-            "the connection string.",
-            code="storage_auth",
-        ) from None
-    except (ServiceRequestError, ServiceResponseError, TimeoutError) as exc:
-        raise TransientBackendError(f"cannot reach Blob storage {where}: {_said(exc)}") from None
-    except HttpResponseError as exc:
-        status = exc.status_code or 0
-        if status in (401, 403):
-            raise BackendError(
-                f"storage credentials rejected (HTTP {status}) {where}: {_said(exc)}", code="storage_auth"
-            ) from None
-        if status in (408, 429) or status >= 500:
-            raise TransientBackendError(f"Blob storage answered HTTP {status} {where}: {_said(exc)}") from None
-        raise BackendError(f"Blob storage answered HTTP {status} {where}: {_said(exc)}") from None
-
-
-def _said(exc: BaseException) -> str:
-    """The first line of an SDK error (the rest repeats headers and request ids)."""
-    text = str(exc).strip().splitlines()
-    return sanitise(text[0]) if text else type(exc).__name__
+        with open_storage(results, profile, settings) as storage:
+            storage.names("checking the results location")
+    except (ConfigError, TransientBackendError):
+        raise
+    except BackendError as exc:
+        raise ConfigError(f"cannot read the results location: {exc}", code=exc.code) from None

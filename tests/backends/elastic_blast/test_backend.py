@@ -283,13 +283,15 @@ def test_fetch_results_waits_for_every_batch_export(elb_world: ElbWorld, tmp_pat
 
 
 def test_on_aws_counts_come_from_status_not_from_pods(
-    elb_world: ElbWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    elb_world: ElbWorld, moto_s3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """AWS runs batches as AWS Batch jobs: no pods to read, so counts come from `elastic-blast status`."""
     for key in ("AZURE_REGION", "AZURE_RESOURCE_GROUP", "AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_ACCOUNT_CONTAINER",
                 "AZURE_ACR_NAME", "AZURE_ACR_RESOURCE_GROUP", "KUBECONFIG"):
         monkeypatch.delenv(f"BLASTFLOW_ELB_{key}")
-    monkeypatch.setenv("BLASTFLOW_ELB_RESULTS", "s3://blast-results/runs")
+    monkeypatch.setenv("BLASTFLOW_ELB_RESULTS", f"s3://{moto_s3.new_bucket()}/runs")  # prepare reads it back
+    for name, value in moto_s3.env().items():  # the S3 emulator, credentials from the AWS default chain
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("BLASTFLOW_ELB_AWS_REGION", "us-east-1")
     backend, run = _prepare(tmp_path)
     assert read_config(run.config_path.read_text())["cloud-provider"]["aws-region"] == "us-east-1"

@@ -186,7 +186,7 @@ def test_every_problem_is_reported_at_once() -> None:
     for expected in ("[blast] db is required", "'blastz' is not supported", "'-remote' is not supported",
                      "-outfmt is not allowed", "batch-len must be a positive integer",
                      "mem-limit must be a memory size", "has keys for azure", "needs gcp-region, gcp-zone",
-                     "num-nodes must be a positive integer", "[cluster] name 'Bad_Name'"):
+                     "num-nodes must be a positive integer", "cluster name Bad_Name must have all lower case"):
         assert any(expected in t for t in texts), f"{expected!r} not in {texts}"
     with pytest.raises(InputError, match="ElasticBLAST would reject this search"):
         validate_config(cfg)
