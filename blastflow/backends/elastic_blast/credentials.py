@@ -14,7 +14,7 @@ these functions, so loading the backend does not load Prefect.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from blastflow.errors import ConfigError
 from blastflow.sanitise import register_secret, sanitise
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 __all__ = ["aws_credentials", "blob_credentials", "gcp_credentials", "kubernetes_credentials"]
 
+B = TypeVar("B")
+
 
 def kubernetes_credentials(profile: ElbProfile) -> KubernetesCredentials:
     """The cluster credentials block: named block, else the kubeconfig file, else in-cluster / ~/.kube/config.
@@ -40,13 +42,7 @@ def kubernetes_credentials(profile: ElbProfile) -> KubernetesCredentials:
     from prefect_kubernetes.credentials import KubernetesClusterConfig, KubernetesCredentials
 
     if profile.k8s_credentials_block:
-        try:
-            return KubernetesCredentials.load(profile.k8s_credentials_block)
-        except Exception as exc:  # the block API raises ValueError or HTTP errors
-            raise ConfigError(
-                f"cannot load the KubernetesCredentials block {profile.k8s_credentials_block!r}: "
-                f"{sanitise(str(exc))}. Create it in Prefect or fix BLASTFLOW_ELB_K8S_CREDENTIALS_BLOCK."
-            ) from exc
+        return _load_block(KubernetesCredentials, profile.k8s_credentials_block, "BLASTFLOW_ELB_K8S_CREDENTIALS_BLOCK")
     if profile.kubeconfig is not None:
         path = profile.kubeconfig.expanduser()
         if not path.is_file():
@@ -72,13 +68,8 @@ def blob_credentials(profile: ElbProfile, settings: Settings | None = None) -> A
 
     name = profile.azure_credentials_block or (settings.azure_credentials_block if settings else None)
     if name:
-        try:
-            block = AzureBlobStorageCredentials.load(name)
-        except Exception as exc:  # the block API raises ValueError or HTTP errors
-            raise ConfigError(
-                f"cannot load the AzureBlobStorageCredentials block {name!r}: {sanitise(str(exc))}. Create it in "
-                "Prefect or fix BLASTFLOW_ELB_AZURE_CREDENTIALS_BLOCK / BLASTFLOW_AZURE_CREDENTIALS_BLOCK."
-            ) from exc
+        setting = "BLASTFLOW_ELB_AZURE_CREDENTIALS_BLOCK / BLASTFLOW_AZURE_CREDENTIALS_BLOCK"
+        block = _load_block(AzureBlobStorageCredentials, name, setting)
         if block.connection_string is not None:
             register_secret(block.connection_string.get_secret_value())
         return block
@@ -101,23 +92,25 @@ def gcp_credentials(profile: ElbProfile) -> GcpCredentials:
     from prefect_gcp import GcpCredentials
 
     name = profile.gcp_credentials_block
+    if name:
+        block = _load_block(GcpCredentials, name, "BLASTFLOW_ELB_GCP_CREDENTIALS_BLOCK")
+    else:
+        block = _default_gcp_credentials(GcpCredentials)
+    if block.service_account_info is not None:
+        info = block.service_account_info.get_secret_value()
+        register_secret(str(info.get("private_key") or ""))
+    return block
+
+
+def _default_gcp_credentials(block_type: type[GcpCredentials]) -> GcpCredentials:
     try:
-        block = GcpCredentials.load(name) if name else GcpCredentials()  # resolves the credentials as it loads
-    except Exception as exc:  # the block API raises ValueError or HTTP errors; google-auth DefaultCredentialsError
-        if name:
-            raise ConfigError(
-                f"cannot load the GcpCredentials block {name!r}: {sanitise(str(exc))}. Create it in Prefect "
-                "(prefect-gcp) or fix BLASTFLOW_ELB_GCP_CREDENTIALS_BLOCK."
-            ) from None
+        return block_type()  # resolves Application Default Credentials as it is made
+    except Exception as exc:  # google-auth's DefaultCredentialsError, or a malformed credentials file
         raise ConfigError(
             "no GCP credentials to read gs:// results: create a prefect-gcp GcpCredentials block and set "
             "BLASTFLOW_ELB_GCP_CREDENTIALS_BLOCK to its name, or give this worker Application Default Credentials "
             f"(GOOGLE_APPLICATION_CREDENTIALS, workload identity). Google said: {_first_line(exc)}"
         ) from None
-    if block.service_account_info is not None:
-        info = block.service_account_info.get_secret_value()
-        register_secret(str(info.get("private_key") or ""))
-    return block
 
 
 def aws_credentials(profile: ElbProfile) -> AwsCredentials:
@@ -131,18 +124,23 @@ def aws_credentials(profile: ElbProfile) -> AwsCredentials:
     name = profile.aws_credentials_block
     if not name:
         return AwsCredentials(region_name=profile.aws_region)
-    try:
-        block = AwsCredentials.load(name)
-    except Exception as exc:  # the block API raises ValueError or HTTP errors
-        raise ConfigError(
-            f"cannot load the AwsCredentials block {name!r}: {sanitise(str(exc))}. Create it in Prefect "
-            "(prefect-aws) or fix BLASTFLOW_ELB_AWS_CREDENTIALS_BLOCK."
-        ) from None
+    block = _load_block(AwsCredentials, name, "BLASTFLOW_ELB_AWS_CREDENTIALS_BLOCK")
     for secret in (block.aws_secret_access_key, block.aws_session_token):
         value = secret.get_secret_value() if hasattr(secret, "get_secret_value") else secret
         if value:
             register_secret(str(value))
     return block
+
+
+def _load_block(block_type: type[B], name: str, setting: str) -> B:
+    """The Prefect block `name` of `block_type`, or a `ConfigError` naming the block and the setting to fix."""
+    try:
+        return block_type.load(name)  # type: ignore[attr-defined]
+    except Exception as exc:  # the block API raises ValueError or HTTP errors
+        raise ConfigError(
+            f"cannot load the {block_type.__name__} block {name!r}: {_first_line(exc)}. Create it in Prefect "
+            f"or fix {setting}."
+        ) from None
 
 
 def _first_line(exc: BaseException) -> str:

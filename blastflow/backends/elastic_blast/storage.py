@@ -8,8 +8,8 @@ One code path for the three clouds ElasticBLAST writes to:
 - `s3://<bucket>/<path>`: s3fs, credentials from prefect-aws' `AwsCredentials`
   (BLASTFLOW_ELB_AWS_CREDENTIALS_BLOCK, else the AWS default chain), endpoint
   BLASTFLOW_ELB_S3_ENDPOINT_URL;
-- `https://<account>.blob.core.windows.net/<container>/<path>`: adlfs, credentials
-  from prefect-azure's `AzureBlobStorageCredentials` (a connection string, whose
+- `https://<account>.blob.core.windows.net/<container>/<path>`: adlfs, with
+  prefect-azure's `AzureBlobStorageCredentials` as credentials (a connection string, whose
   BlobEndpoint is the endpoint, or the account URL with Azure's default credential).
 
 Credentials go to the filesystem as objects, never into a URL; their secrets are
