@@ -287,8 +287,7 @@ def search_options(program: str, text: str, evalue: float, max_target_seqs: int)
         raise _error(f"evalue must be a positive number, not {evalue!r}")
     if max_target_seqs < 1:
         raise _error(f"max_target_seqs must be at least 1, not {max_target_seqs}")
-    parameters = {"-evalue": repr(float(evalue)), "-max_target_seqs": str(max_target_seqs)}
-    return [*check_options(program, text), *(item for pair in parameters.items() for item in pair)]
+    return [*check_options(program, text), "-evalue", repr(float(evalue)), "-max_target_seqs", str(max_target_seqs)]
 
 
 def _spec_for(program: str, name: str) -> OptionSpec:
