@@ -309,12 +309,11 @@ class ElasticBlastBackend:
 
     def _pods(self, run: PreparedRun) -> list[PodInfo]:
         """This search's pods; remembers the fork's elb-job-id label once seen, to narrow later listings."""
-        id_file = run.workdir / ELB_JOB_ID_FILE
-        known = id_file.read_text().strip() if id_file.is_file() else ""
-        pods = select_run_pods(self.pod_reader().list_pods(label_selector(known or None)), run.results_location)
+        known = _elb_job_id(run)
+        pods = select_run_pods(self.pod_reader().list_pods(label_selector(known)), run.results_location)
         ids = {p.elb_job_id for p in pods if p.elb_job_id}
         if not known and len(ids) == 1:
-            id_file.write_text(ids.pop())
+            (run.workdir / ELB_JOB_ID_FILE).write_text(ids.pop())
         return pods
 
     # -- results -------------------------------------------------------------------------------
@@ -325,9 +324,7 @@ class ElasticBlastBackend:
             BackendError: ElasticBLAST wrote FAILURE.txt, or storage refused the credentials.
             TransientBackendError: some batch results are not exported yet, or storage did not answer.
         """
-        id_file = run.workdir / ELB_JOB_ID_FILE  # the fork's id of the submit, once seen on its pods
-        elb_job_id = id_file.read_text().strip() if id_file.is_file() else None
-        with open_results(run.results_location, self.profile, self.settings, elb_job_id) as bucket:
+        with open_results(run.results_location, self.profile, self.settings, _elb_job_id(run)) as bucket:
             return bucket.download_batches(Path(dest), run.program, run.database_label,
                                            expected=len(run.batches) or None)  # None: ElasticBLAST split them
 
@@ -395,6 +392,12 @@ def _check_azure_support(profile: ElbProfile) -> None:
             "at it, or keep results on gs:// or s3://.",
             code="elb_no_azure",
         )
+
+
+def _elb_job_id(run: PreparedRun) -> str | None:
+    """The Azure fork's id of this submit, once `_pods` has seen it on the search's pods."""
+    id_file = run.workdir / ELB_JOB_ID_FILE
+    return (id_file.read_text().strip() or None) if id_file.is_file() else None
 
 
 def _same_cluster(one: PreparedRun, other: PreparedRun) -> bool:
