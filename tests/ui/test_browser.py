@@ -142,6 +142,22 @@ def _at_bottom(page: Page) -> bool:
     return _below(page) < 2
 
 
+def _wheel_up(page: Page, console: Any) -> float:
+    """One wheel turn up over the console; pixels below the view after it.
+
+    The console is brought into the viewport first (the wheel acts where the
+    mouse is), and the caller repeats the turn: a rerun that redraws the
+    console between two turns may take one of them.
+    """
+    console.scroll_into_view_if_needed()
+    box = console.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -600)
+    page.wait_for_timeout(200)
+    return _below(page)
+
+
 def _eventually(check: Callable[[], bool], what: str, timeout_s: float = 15.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not check():
@@ -173,11 +189,7 @@ def test_live_log_lines_appear_then_completion_shows_descriptions(
     _eventually(lambda: _at_bottom(page), "the console follows the tail")
 
     # Scrolled up by the user: new lines arrive below, and the view is not dragged down to them.
-    box = console.bounding_box()
-    assert box is not None
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.mouse.wheel(0, -600)
-    _eventually(lambda: _below(page) > 400, "the wheel scrolls the console up")
+    _eventually(lambda: _wheel_up(page, console) > 400, "the wheel scrolls the console up")
     seeder.log(job_id, StepName.RUN, [f"while reading {n}" for n in range(1, 6)])
     expect(console).to_contain_text("while reading 5", timeout=15_000)
     page.wait_for_timeout(1_000)
