@@ -18,34 +18,76 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "${pkgs[@]}" >/dev/null
 }
 
-missing=()
-command -v blastn >/dev/null || missing+=(ncbi-blast+)
-[ $want_test = 1 ] && ! command -v chromium >/dev/null && missing+=(chromium)
-[ ${#missing[@]} -gt 0 ] && apt_install "${missing[@]}"
+# The independent installs run side by side (a fresh CI machine spends most of its set-up time waiting
+# on downloads): each writes its own log, and any failure stops the script with that log shown.
+LOGS="$(mktemp -d)"
+pids=()
+names=()
+in_background() {  # name, command...
+  local name="$1"; shift
+  ( "$@" ) >"$LOGS/$name.log" 2>&1 &
+  pids+=($!)
+  names+=("$name")
+}
+wait_all() {
+  local failed=0 i
+  for i in "${!pids[@]}"; do
+    if ! wait "${pids[$i]}"; then
+      echo "error: installing ${names[$i]} failed:" >&2
+      cat "$LOGS/${names[$i]}.log" >&2
+      failed=1
+    else
+      cat "$LOGS/${names[$i]}.log"
+    fi
+  done
+  rm -rf "$LOGS"
+  [ $failed = 0 ] || exit 1
+}
 
-if [ ! -x "$VENV/bin/python" ]; then
-  echo "==> creating virtualenv $VENV"
-  python3 -m venv "$VENV"
-fi
-stamp="$VENV/.blastflow-installed"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "==> installing blastflow and its dependencies"
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e ".[dev]"
-  touch "$stamp"
-fi
+# uv installs the Python packages: the same resolution as pip here, in seconds instead of minutes.
+UV="$VENV/bin/uv"
+bootstrap_uv() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "==> creating virtualenv $VENV"
+    python3 -m venv "$VENV"
+  fi
+  [ -x "$UV" ] || "$VENV/bin/python" -m pip install -q uv
+}
 
-if [ $want_test = 1 ] && [ ! -x node_modules/.bin/azurite-table ]; then
+install_blastflow() {
+  local stamp="$VENV/.blastflow-installed"
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "==> installing blastflow and its dependencies"
+    "$UV" pip install -q --python "$VENV/bin/python" -e ".[dev]"
+    touch "$stamp"
+  fi
+}
+
+install_azurite() {
   echo "==> installing Azurite (npm, into ./node_modules)"
   npm ci --no-audit --no-fund --loglevel=error
-fi
+}
 
 # The real ElasticBLAST CLI for the elastic-blast backend's tests, in a virtualenv of its own: its
 # dependency pins (boto3, google-cloud-*, awslimitchecker …) must not touch ours.
 ELB_VENV="${ELB_VENV:-.venv-elb}"
 ELB_VERSION=1.5.0
-if [ $want_test = 1 ] && ! "$ELB_VENV/bin/elastic-blast" --version 2>/dev/null | grep -qx "elastic-blast $ELB_VERSION"; then
+install_elastic_blast() {
   echo "==> installing elastic-blast $ELB_VERSION (PyPI, into $ELB_VENV)"
   python3 -m venv "$ELB_VENV"
-  "$ELB_VENV/bin/python" -m pip install -q "elastic-blast==$ELB_VERSION"
+  "$UV" pip install -q --python "$ELB_VENV/bin/python" "elastic-blast==$ELB_VERSION"
+}
+
+bootstrap_uv
+missing=()
+command -v blastn >/dev/null || missing+=(ncbi-blast+)
+[ $want_test = 1 ] && ! command -v chromium >/dev/null && missing+=(chromium)
+[ ${#missing[@]} -gt 0 ] && in_background apt apt_install "${missing[@]}"
+if [ $want_test = 1 ] && [ ! -x node_modules/.bin/azurite-table ]; then
+  in_background azurite install_azurite
 fi
+if [ $want_test = 1 ] && ! "$ELB_VENV/bin/elastic-blast" --version 2>/dev/null | grep -qx "elastic-blast $ELB_VERSION"; then
+  in_background elastic-blast install_elastic_blast
+fi
+in_background blastflow install_blastflow
+wait_all
