@@ -14,6 +14,9 @@ Doubles (each module's docstring names what it imitates):
 - `gcp_cli`: gcloud, gsutil, kubectl and gke-gcloud-auth-plugin, offline, for the REAL `elastic-blast` 1.5.0 on GCP
   (programs behind launchers on PATH, a scripted scenario state, a call log); its `world` module holds the
   `gcp_world` fixture, registered for the whole suite by `pytest_plugins` in tests/conftest.py.
+- `aws`: what lies beyond moto's server for the REAL `elastic-blast` 1.5.0 on AWS: a boto3 hook (quota checks,
+  Batch job states), AWS Batch running the job definitions' containers with real BLAST+, the job-submission
+  container, an `aws` CLI stand-in; `aws.world.AwsWorld` wires them.
 
 Helpers:
 

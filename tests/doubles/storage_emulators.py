@@ -7,7 +7,11 @@ emulator takes any bearer token and Google refuses a wrong key at sign-in.
 
 - `moto_s3`: moto with IAM authentication switched on after set-up, so S3 checks
   signatures and policies like AWS does: `reader` may read every bucket, `denied`
-  is a valid identity with no S3 permission, any other key is unknown.
+  is a valid identity with no S3 permission, `operator` may do everything (the
+  account the real elastic-blast runs its AWS searches with: STS, EC2, IAM,
+  CloudFormation, Batch, S3), any other key is unknown. moto's Batch runs no
+  containers (`use_docker` off): ElasticBLAST's job states come from
+  tests/doubles/aws.
 - `gcs_emulator`: buckets and objects over the JSON API.
 - `gcp_oauth`: the token endpoint that the emulator's service-account keys sign in at.
 
@@ -36,6 +40,7 @@ __all__ = ["AwsKey", "EmulatorProcess", "GcsEmulator", "MotoS3", "gcp_oauth", "g
 _START_TIMEOUT_S = 60.0
 BIN = Path(sys.executable).parent  # the console scripts of this virtualenv
 READ_EVERYTHING = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+DO_EVERYTHING = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 REGION = "us-east-1"
 
 
@@ -101,11 +106,11 @@ class AwsKey:
 
 
 class MotoS3:
-    """moto's server with S3 and IAM; IAM authentication on once `reader` and `denied` exist."""
+    """moto's server (S3, IAM, and every AWS service it emulates); IAM authentication on once its users exist."""
 
     def __init__(self, directory: Path) -> None:
         self.server = EmulatorProcess("moto_server", directory / "moto.log")
-        self.reader = self.denied = AwsKey("", "")
+        self.reader = self.denied = self.operator = AwsKey("", "")
 
     @property
     def endpoint(self) -> str:
@@ -116,8 +121,12 @@ class MotoS3:
         iam = self._client("iam", AwsKey("AKIAIOSFODNN7SETUP00", "set-up-before-authentication"))
         self.reader = self._user(iam, "blastflow-reader", READ_EVERYTHING)
         self.denied = self._user(iam, "blastflow-denied", None)
+        self.operator = self._user(iam, "elastic-blast-operator", DO_EVERYTHING)
         import requests
 
+        # Batch bookkeeping only: moto would otherwise try to run every submitted job in Docker.
+        requests.post(f"{self.endpoint}/moto-api/config", json={"batch": {"use_docker": False}},
+                      timeout=10).raise_for_status()  # fmt: skip
         requests.post(f"{self.endpoint}/moto-api/reset-auth", data=b"0", timeout=10).raise_for_status()
         return self
 
@@ -128,6 +137,10 @@ class MotoS3:
         name = "res-" + uuid.uuid4().hex[:12]
         self._client("s3", self.reader).create_bucket(Bucket=name)
         return name
+
+    def client(self, service: str, key: AwsKey | None = None):  # a boto3 client, as `operator` by default
+        """A boto3 client of `service` on this server, signed with `key` (the `operator` by default)."""
+        return self._client(service, key or self.operator)
 
     def put(self, bucket: str, name: str, data: bytes) -> None:
         self._client("s3", self.reader).put_object(Bucket=bucket, Key=name, Body=data)

@@ -80,6 +80,11 @@ _AWS_JOB_START = re.compile(r"^ \d+\. $")
 _AWS_JOB_FIELD = re.compile(
     r"^  (JobArn|JobName|StatusReason|ContainerExitCode|ContainerReason|RuntimeInSeconds): (.*)$"
 )
+# ElasticBLAST's own AWS Batch jobs, listed and counted with the BLAST batches by `status --verbose` on AWS: the job
+# that submits the BLAST jobs from the cloud (aws.py `_cloud_submit`) and the query splitter (aws.py
+# `cloud_query_split`). Not batches: counted, a search of 3 batches reads "4 of 4 batches", and wait-for-pods ends
+# when the job-submission container starts, before any BLAST job runs.
+_AWS_HELPER_JOB = re.compile(r"-(job-submissions|query-split)$")
 _TRANSIENT_CRASH = re.compile(r"Timeout|ConnectionError|ConnectTimeout|EndpointConnectionError|Throttl")
 
 
@@ -98,16 +103,28 @@ def describe_exit(code: int) -> str:
 
 
 def parse_counts(text: str) -> PodCounts | None:
-    """The Pending/Running/Succeeded/Failed counts in status output; None when it has none.
+    """The batches' Pending/Running/Succeeded/Failed counts in status output; None when it has none.
+
+    On AWS, ElasticBLAST counts its own Batch jobs (job submission, query splitting) with the BLAST batches;
+    they are listed by name in the verbose output, and left out here.
 
     Example:
         >>> parse_counts("Pending 1\\nRunning 2\\nSucceeded 3\\nFailed 0\\n")
         PodCounts(pending=1, running=2, succeeded=3, failed=0)
         >>> parse_counts("SUBMITTING") is None
         True
+        >>> parse_counts("Pending 1\\n 1. \\n  JobName: elasticblast-ann-blastp-batch-nr-job-0\\nRunning 0\\n"
+        ...              "Succeeded 1\\n 1. \\n  JobName: elasticblast-ann-0f3c9a1b2-job-submissions\\nFailed 0\\n")
+        PodCounts(pending=1, running=0, succeeded=0, failed=0)
     """
     found = {name.lower(): int(value) for name, value in _COUNT.findall(text)}
-    return PodCounts(**found) if found else None
+    if not found:
+        return None
+    for section, jobs in _aws_jobs(text)[1].items():
+        helpers = sum(bool(_AWS_HELPER_JOB.search(job.get("JobName", ""))) for job in jobs)
+        if helpers and section.lower() in found:
+            found[section.lower()] = max(0, found[section.lower()] - helpers)
+    return PodCounts(**found)
 
 
 def error_lines(text: str) -> list[str]:
@@ -175,6 +192,12 @@ def summarise_aws_jobs(out: str) -> tuple[str, list[str]]:
         >>> failed
         ['job elasticblast-search-batch-007 failed: Essential container in task exited (container exit code 3)']
     """
+    rest, jobs = _aws_jobs(out)
+    return "\n".join(rest), [_aws_failure(job) for job in jobs["Failed"]]
+
+
+def _aws_jobs(out: str) -> tuple[list[str], dict[str, list[dict[str, str]]]]:
+    """The lines that are not per-job listings, and the listed jobs' fields by section (Pending ... Failed)."""
     rest: list[str] = []
     jobs: dict[str, list[dict[str, str]]] = defaultdict(list)
     section = ""
@@ -188,7 +211,7 @@ def summarise_aws_jobs(out: str) -> tuple[str, list[str]]:
         else:
             section = count[1] if count else section
             rest.append(line)
-    return "\n".join(rest), [_aws_failure(job) for job in jobs["Failed"]]
+    return rest, jobs
 
 
 def _aws_failure(job: dict[str, str]) -> str:
