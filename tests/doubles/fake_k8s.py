@@ -1,8 +1,14 @@
 """TEST DOUBLE: a fake Kubernetes API server over HTTP, for the real Kubernetes client libraries.
 
-It serves the two calls blastflow makes, from the fake cluster's state:
+It serves the two calls blastflow makes (pods.py), from a pod source:
 `GET /api/v1/namespaces/{ns}/pods?labelSelector=…` (a `PodList`) and
 `GET /api/v1/namespaces/{ns}/pods/{name}/log?container=…&tailLines=…` (text).
+The pod source is anything with `pods(namespace)`, `pod_log(namespace, name,
+container, tail_lines)` and `revoke_credentials()`: the fake cluster behind the
+fake `elastic-blast` (fake_cluster.FakeCluster) or the GCP world's cluster double
+(gcp_cli/cluster.GkePods). Label selectors are parsed as the API server does,
+equality-based (`a=b`, `a==b`, `a!=b`, `a`, `!a`) and set-based (`a in (x,y)`,
+`a notin (x,y)`), e.g. blastflow's `app in (setup,submit)`.
 Clients reach it through a kubeconfig (`write_kubeconfig`) with a bearer token,
 exactly as they would reach a real cluster. Errors are injected on demand:
 any status (401, 403, 404, 429, 500…) for the next N matching requests,
@@ -19,14 +25,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from tests.doubles.fake_cluster import FakeCluster
+__all__ = ["FakeKubernetes", "PodSource"]
 
-__all__ = ["FakeKubernetes"]
+
+class PodSource(Protocol):
+    """Where the server's pods come from (fake_cluster.FakeCluster, gcp_cli.cluster.GkePods)."""
+
+    def pods(self, namespace: str) -> list[dict[str, Any]]: ...  # V1Pod objects as JSON; one observation
+    def pod_log(self, namespace: str, name: str, container: str, tail_lines: int | None) -> tuple[int, str]: ...
+    def revoke_credentials(self) -> None: ...
 
 _PODS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods$")
 _LOG = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<name>[^/]+)/log$")
@@ -57,7 +69,7 @@ class _Request:
 class FakeKubernetes:
     """The server; `start()` it, point a kubeconfig at it, inject faults, read `requests`."""
 
-    cluster: FakeCluster
+    cluster: PodSource
     token: str = "fake-k8s-token-0123456789"
     requests: list[_Request] = field(default_factory=list)
     _faults: list[_Fault] = field(default_factory=list)
@@ -199,30 +211,53 @@ class FakeKubernetes:
             handler.wfile.write(body)
 
 
+_SET_TERM = re.compile(r"\s*([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)\s*")
+
+
 def _selector(text: str) -> Callable[[dict[str, str]], bool]:
-    """An equality-based label selector (`a=b`, `a==b`, `a!=b`, `a`, `!a`) as a predicate over labels."""
-    terms: list[tuple[str, str, str]] = []
-    for term in filter(None, (t.strip() for t in text.split(","))):
-        if "!=" in term:
+    """A label selector as a predicate over labels: equality-based (`a=b`, `a==b`, `a!=b`, `a`, `!a`) and
+    set-based (`a in (x,y)`, `a notin (x,y)`) terms, comma-separated (commas inside parentheses belong to the set).
+    """
+    terms: list[tuple[str, str, frozenset[str]]] = []
+    for term in _split_terms(text):
+        if match := _SET_TERM.fullmatch(term):
+            values = frozenset(v.strip() for v in match[3].split(",") if v.strip())
+            terms.append((match[2], match[1], values))
+        elif "!=" in term:
             key, value = term.split("!=", 1)
-            terms.append(("!=", key.strip(), value.strip()))
+            terms.append(("!=", key.strip(), frozenset({value.strip()})))
         elif "=" in term:
             key, value = term.replace("==", "=").split("=", 1)
-            terms.append(("=", key.strip(), value.strip()))
+            terms.append(("=", key.strip(), frozenset({value.strip()})))
         elif term.startswith("!"):
-            terms.append(("absent", term[1:].strip(), ""))
+            terms.append(("absent", term[1:].strip(), frozenset()))
         elif re.fullmatch(r"[\w./-]+", term):
-            terms.append(("present", term, ""))
+            terms.append(("present", term, frozenset()))
         else:
             raise ValueError(f"unable to parse requirement: {term!r}")
 
     def matches(labels: dict[str, str]) -> bool:
         checks = {
-            "=": lambda k, v: labels.get(k) == v,
-            "!=": lambda k, v: labels.get(k) != v,
+            "=": lambda k, v: labels.get(k) in v,
+            "in": lambda k, v: labels.get(k) in v,
+            "!=": lambda k, v: labels.get(k) not in v,
+            "notin": lambda k, v: labels.get(k) not in v,
             "absent": lambda k, _v: k not in labels,
             "present": lambda k, _v: k in labels,
         }
-        return all(checks[op](key, value) for op, key, value in terms)
+        return all(checks[op](key, values) for op, key, values in terms)
 
     return matches
+
+
+def _split_terms(text: str) -> list[str]:
+    """The selector's terms: split at commas outside parentheses."""
+    terms, depth, current = [], 0, ""
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            terms.append(current)
+            current = ""
+        else:
+            current += char
+    return [term.strip() for term in [*terms, current] if term.strip()]

@@ -43,6 +43,8 @@ from blastflow.backends.elastic_blast.pods import (
     latest_per_batch,
     pod_problems,
     select_run_pods,
+    setup_failures,
+    setup_given_up,
     setup_summary,
 )
 from blastflow.backends.elastic_blast.profile import ElbProfile
@@ -201,27 +203,38 @@ class ElasticBlastBackend:
         return status
 
     def _batch_count(self, run: PreparedRun) -> int:
-        """The search's batches: ours when we set batch-len, else the cluster's BLAST jobs (best effort)."""
+        """The search's batches: ours when we set batch-len; else as many as ElasticBLAST says it submitted
+        (metadata/num_jobs_submitted.txt, its own count, still there when pods or the cluster are gone), else
+        the cluster's BLAST jobs (best effort)."""
         if run.batches or _on_aws(run):
             return len(run.batches)
         try:
-            return count_pods(self._pods(run)).total
+            with open_results(run.results_location, self.profile, self.settings, _elb_job_id(run)) as bucket:
+                submitted = bucket.jobs_submitted()
+            return submitted if submitted is not None else count_pods(self._pods(run)).total
         except (BackendError, ConfigError):
             return 0
 
     def _with_setup(self, run: PreparedRun, status: RunStatus) -> RunStatus:
-        """Before BLAST pods exist: what the setup jobs do, or their failure as the search's (best effort)."""
+        """Before BLAST pods exist: what the setup jobs do, or their failure as the search's (best effort).
+
+        A failed setup pod is not a failed search yet: Kubernetes makes a new one until the Job's backoffLimit
+        (`setup_given_up`), and ElasticBLAST's status turns FAILURE only once the Job has failed (gcp.py 284-292).
+        """
         if _on_aws(run):
             return status
         try:
             pods = select_run_pods(self.pod_reader().list_pods(SETUP_SELECTOR), run.results_location)
+            text, failure = setup_summary(pods, run.database_label)
+            if failure is not None and setup_given_up(pods):
+                details = self._setup_failure(pods, status.message)
+                return RunStatus(state=RunState.FAILURE, counts=status.counts, message="; ".join(details))
         except (BackendError, ConfigError):
             return status
         if not pods:
             return status
-        text, failure = setup_summary(pods, run.database_label)
         if failure is not None:
-            return RunStatus(state=RunState.FAILURE, counts=status.counts, message=failure)
+            text = f"database setup: Kubernetes retries a failed setup pod ({'; '.join(setup_failures(pods))})"
         return status.model_copy(update={"message": " ".join(filter(None, (text, status.message)))})
 
     def _explain_failure(
@@ -237,19 +250,32 @@ class ElasticBlastBackend:
         try:
             pods = self._pods(run)
             failed = [p for p in latest_per_batch(pods) if p.phase == "Failed"]
-            logs = self.pod_reader().read_logs(failed, LOG_CONTAINERS, FAILURE_LOG_LINES) if failed else {}
+            details = pod_problems(failed) + self._last_errors(failed, LOG_CONTAINERS, status.message)
+            if not pods:  # no BLAST job was ever made: ElasticBLAST's setup failed, and its status says no more
+                setup = select_run_pods(self.pod_reader().list_pods(SETUP_SELECTOR), run.results_location)
+                details = self._setup_failure(setup, status.message)
         except (BackendError, ConfigError):
             return status
         counts = status.counts if status.counts.total else count_pods(pods)
         status = parse_status(done.returncode, done.stdout, done.stderr, counts if counts.total else None)
-        details = pod_problems(failed)
-        for key, text in sorted(logs.items()):
-            said = error_lines(text)
-            if said and said[-1] not in status.message:
-                details.append(f"{key}: {said[-1]}")
         if not details:
             return status
         return status.model_copy(update={"message": f"{status.message} Cluster: {'; '.join(details[:8])}"})
+
+    def _setup_failure(self, pods: Sequence[PodInfo], message: str) -> list[str]:
+        """Which setup job failed and how, and the last error line its failed containers logged."""
+        _text, failure = setup_summary(pods, "")
+        if failure is None:
+            return []
+        failed = [p for p in latest_per_batch(pods) if p.phase == "Failed"]
+        containers = sorted({c.name for p in failed for c in (*p.init_containers, *p.containers) if c.exit_code})
+        return [failure, *self._last_errors(failed, containers, message)]
+
+    def _last_errors(self, pods: Sequence[PodInfo], containers: Sequence[str], message: str) -> list[str]:
+        """`"<pod>/<container>: <its last error line>"` for each container that logged one not in `message`."""
+        logs = self.pod_reader().read_logs(pods, containers, FAILURE_LOG_LINES) if pods else {}
+        said = {key: error_lines(text) for key, text in sorted(logs.items())}
+        return [f"{key}: {lines[-1]}" for key, lines in said.items() if lines and lines[-1] not in message]
 
     def cancel(self, run: PreparedRun, others_live: Sequence[PreparedRun] = ()) -> str:
         """`elastic-blast delete` for this search: stop it and release its cluster; results stay in the bucket.

@@ -29,6 +29,7 @@ __all__ = [
     "BLAST_APP_LABEL",
     "ELB_JOB_ID_LABEL",
     "LOG_CONTAINERS",
+    "SETUP_BACKOFF_LIMITS",
     "SETUP_SELECTOR",
     "ContainerState",
     "PodInfo",
@@ -39,6 +40,8 @@ __all__ = [
     "pod_info",
     "pod_problems",
     "select_run_pods",
+    "setup_failures",
+    "setup_given_up",
     "setup_summary",
 ]
 
@@ -48,6 +51,10 @@ ELB_JOB_ID_LABEL = "elb-job-id"  # stamped by ElasticBLAST's Azure fork on every
 LOG_CONTAINERS = ("blast", "results-export")
 _JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
 _STARTING = frozenset({"ContainerCreating", "PodInitializing"})  # waiting reasons of a pod that is on its way
+# backoffLimit of ElasticBLAST's setup Jobs (restartPolicy Never: a failed pod is replaced until more than this many
+# have failed): init-pv 9 in job-init-pv.yaml.template of 1.5.0 and in the Azure fork's job-init-pv-aks.yaml.template;
+# submit-jobs 0 (job-submit-jobs.yaml.template).
+SETUP_BACKOFF_LIMITS = {"init-pv": 9}
 _PHASE_FIELD = {"Pending": "pending", "Running": "running", "Succeeded": "succeeded", "Failed": "failed"}
 
 
@@ -194,6 +201,34 @@ def setup_summary(pods: Iterable[PodInfo], db: str) -> tuple[str, str | None]:
     running = [c.name for pod in jobs for c in pod.containers if c.state == "running"]
     detail = f" ({', '.join(running)} running)" if running else ""
     return f"downloading database {db}: {len(done)} of {len(jobs)} setup jobs done{detail}", None
+
+
+def setup_failures(pods: Iterable[PodInfo]) -> list[str]:
+    """Why each setup job's newest pod failed, in the cluster's words (empty while none has failed).
+
+    Example:
+        >>> setup_failures([PodInfo("init-pv-x", "Failed", "init-pv", containers=(ContainerState("get-blastdb",
+        ...     "terminated", "Error", exit_code=2),))])
+        ['job init-pv: container get-blastdb exited with code 2 (Error)']
+    """
+    return [sanitise(_setup_failure(pod)) for pod in latest_per_batch(pods) if pod.phase == "Failed"]
+
+
+def setup_given_up(pods: Iterable[PodInfo]) -> bool:
+    """Whether Kubernetes has stopped retrying a setup Job: more of its pods failed than its backoffLimit allows.
+
+    Example:
+        >>> failed = [PodInfo(f"init-pv-{i}", "Failed", "init-pv") for i in range(9)]
+        >>> setup_given_up(failed), setup_given_up([*failed, PodInfo("init-pv-9", "Failed", "init-pv")])
+        (False, True)
+        >>> setup_given_up([PodInfo("submit-jobs-x", "Failed", "submit-jobs")])
+        True
+    """
+    failures: dict[str, int] = {}
+    for pod in pods:
+        if pod.phase == "Failed":
+            failures[pod.batch] = failures.get(pod.batch, 0) + 1
+    return any(count > SETUP_BACKOFF_LIMITS.get(job, 0) for job, count in failures.items())
 
 
 def _setup_failure(pod: PodInfo) -> str:

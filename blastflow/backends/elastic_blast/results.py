@@ -5,7 +5,8 @@ What ElasticBLAST writes under a search's results location (elastic-blast-facts.
 - upstream: `<results>/batch_NNN-<program>-<db>.out.gz` (one BLAST archive per
   batch, format 11, gzipped), `<results>/metadata/` with `FAILURE.txt` (from a
   BLAST pod or the janitor) or `SUCCESS.txt` (only from the janitor, so it may
-  never come), `<results>/logs/`, `<results>/query_batches/`;
+  never come) and, on GKE, `num_jobs_submitted.txt` (how many batch jobs were
+  submitted), `<results>/logs/`, `<results>/query_batches/`;
 - the Azure fork: the same files under `<results>/<elb_job_id>/`, where
   `elb_job_id` is made per submit (the pods carry it as label `elb-job-id`).
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAILURE_MARKER",
+    "JOBS_SUBMITTED",
     "SUCCESS_MARKER",
     "Markers",
     "ResultsBucket",
@@ -46,6 +48,9 @@ __all__ = [
 
 SUCCESS_MARKER = "metadata/SUCCESS.txt"
 FAILURE_MARKER = "metadata/FAILURE.txt"
+# How many BLAST jobs ElasticBLAST submitted on GKE, one per batch: written by its job submission
+# (cloud-job-submit.sh in the submit-jobs pod; gcp.py 469 when the client submits), once every job is applied.
+JOBS_SUBMITTED = "metadata/num_jobs_submitted.txt"
 _MARKER_CHARS = 4000  # a FAILURE.txt is a message, not a log: keep what a person reads
 _UPSTREAM_DIRS = frozenset({"metadata", "logs", "query_batches"})
 _RESULT_FILE = re.compile(r"batch_\d{3,}-.+\.out\.gz|metadata/(?:SUCCESS|FAILURE)\.txt")
@@ -140,8 +145,14 @@ class ResultsBucket:
         prefix, names = self._located("reading the completion markers")
         return self._markers(prefix, names)
 
+    def jobs_submitted(self) -> int | None:
+        """How many batch jobs ElasticBLAST says it submitted (`JOBS_SUBMITTED`); None until it has said so."""
+        return self._jobs_submitted(*self._located("reading the number of submitted jobs"))
+
     def download_batches(self, dest: Path, program: str, db_label: str, expected: int | None = None) -> list[Path]:
         """Download and unpack every batch archive into `dest/batch_NNN.asn`; return them in batch order.
+
+        `expected` None: as many as ElasticBLAST says it submitted, when it says so (`JOBS_SUBMITTED`).
 
         Raises:
             BackendError: FAILURE.txt says the search failed, an archive is damaged, or storage refused access.
@@ -155,6 +166,7 @@ class ResultsBucket:
             said = markers.failure or "no reason given"
             raise BackendError(f"ElasticBLAST marked the search failed ({where}/{FAILURE_MARKER}): {said}",
                                code="blast_failed")
+        expected = expected if expected is not None else self._jobs_submitted(prefix, names)
         archives = batch_archives(names, program, db_label)
         if (expected is not None and len(archives) < expected) or not archives:
             so_far = f"{len(archives)} of {expected}" if expected is not None else "no"
@@ -169,6 +181,13 @@ class ResultsBucket:
         names = self.storage.names(action)
         prefix = locate_layout(names, self.elb_job_id)
         return prefix, [name[len(prefix) :] for name in names if name.startswith(prefix)]
+
+    def _jobs_submitted(self, prefix: str, names: list[str]) -> int | None:
+        if JOBS_SUBMITTED not in names:
+            return None
+        text = self.storage.read(prefix + JOBS_SUBMITTED, "reading the number of submitted jobs") or b""
+        said = text.decode("utf-8", "replace").strip()
+        return int(said) if said.isdigit() else None  # a truncated upload says nothing
 
     def _markers(self, prefix: str, names: list[str]) -> Markers:
         success = SUCCESS_MARKER in names

@@ -8,7 +8,11 @@ runs unchanged in the tests (`submit --dry-run`, `submit`, `status`, `delete`).
   through a launcher on PATH; each module's docstring lists the real command lines it answers and the
   elastic-blast source lines that run them.
 - `state`: their shared scenario state, call log and failure injection.
+- `objects`: what gs:// is for them: a local directory, or the real gcp-storage-emulator (where blastflow reads).
 - `scenario`: named states of a GKE search (provisioning, running, success, failure, cluster missing, ...).
+- `cluster`: the cluster's own work, once a test starts it: the Jobs `elastic-blast submit` applied run as GKE
+  and ElasticBLAST's images would run them (setup, one BLAST job per batch with real BLAST+, exports into
+  gs://), and their pods served to the fake Kubernetes API (`GkePods`).
 - `world`: the `gcp_world` pytest fixture and `GcpWorld`, wiring it all (registered in tests/conftest.py).
 
 What each command must answer was found by running the real 1.5.0 against them; the behaviour they

@@ -1,11 +1,13 @@
-"""TEST DOUBLE of Google Cloud Storage's `gsutil` 5.x, on a local directory acting as gs://, for `elastic-blast` 1.5.0.
+"""TEST DOUBLE of Google Cloud Storage's `gsutil` 5.x, for `elastic-blast` 1.5.0.
 
 Run as a program (`python -m tests.doubles.gcp_cli.gsutil`, through the `gsutil` launcher that
-`world.GcpWorld` writes first on PATH). gs://BUCKET/KEY is the file <ELB_DOUBLE_GCS>/BUCKET/KEY; a
-bucket exists when its directory does (or state gcs.auto_create_buckets); state gcs.denied_buckets
-answers 403. No google-cloud-storage client is involved: elastic-blast 1.5.0 reaches GCS only
+`world.GcpWorld` writes first on PATH). gs:// is the store of `objects.py`: a local directory (gs://BUCKET/KEY
+is the file <ELB_DOUBLE_GCS>/BUCKET/KEY) or, when ELB_DOUBLE_GCS_ENDPOINT is set, the real gcp-storage-emulator,
+where blastflow reads the results through gcsfs. A bucket exists when the store has it (or state
+gcs.auto_create_buckets); state gcs.denied_buckets answers 403. elastic-blast 1.5.0 reaches GCS only
 through this command (util.safe_exec, util.py 220-255, and subprocess.Popen in filehelper.py 219, 247, 494),
-which is why a GCS emulator cannot stand in for it. What it calls (file:line in the elastic_blast package):
+never through a Python client, so this double is the only way its uploads reach the emulator. What it calls
+(file:line in the elastic_blast package):
 
   gsutil --version                             gcp.py 1026
   gsutil [-m] [-q] [-u PROJECT] stat URL       filehelper.py 383/443, util.py 302, submit.py 198, gcp.py 683
@@ -27,11 +29,11 @@ import hashlib
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-from tests.doubles.gcp_cli.state import Call, Result, State, gcs_root, run_tool
+from tests.doubles.gcp_cli.objects import Objects, objects_from_env
+from tests.doubles.gcp_cli.state import Call, Result, State, run_tool
 
 __all__ = ["main"]
 
@@ -45,14 +47,19 @@ class GsError(Exception):
         self.text, self.rc = text, rc
 
 
-# -- the bucket directory ---------------------------------------------------------------------------------------
+# -- the bucket store -------------------------------------------------------------------------------------------
+_STORE: list[Objects] = []  # made once per call: this double is one process per command line
+
+
+def _store() -> Objects:
+    if not _STORE:
+        _STORE.append(objects_from_env())
+    return _STORE[0]
+
+
 def _split(url: str) -> tuple[str, str]:
     bucket, _, key = url.removeprefix("gs://").partition("/")
     return bucket, key
-
-
-def _local(bucket: str, key: str = "") -> str:
-    return os.path.join(gcs_root(), bucket, key) if key else os.path.join(gcs_root(), bucket)
 
 
 def _wild(text: str) -> bool:
@@ -65,10 +72,8 @@ def _pattern(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(wild.get(part, re.escape(part)) for part in parts) + r"\Z")
 
 
-def _keys(bucket: str) -> list[str]:
-    base = _local(bucket)
-    found = (os.path.join(d, f) for d, _dirs, files in os.walk(base) for f in files)
-    return sorted(os.path.relpath(path, base).replace(os.sep, "/") for path in found)
+def _keys(bucket: str, prefix: str = "") -> list[str]:
+    return _store().keys(bucket, prefix)
 
 
 def _check_bucket(data: dict[str, Any], bucket: str, action: str = "storage.objects.list") -> None:
@@ -77,10 +82,10 @@ def _check_bucket(data: dict[str, Any], bucket: str, action: str = "storage.obje
         account = data.get("account") or "anonymous"
         raise GsError(f"AccessDeniedException: 403 {account} does not have {action} access to the Google Cloud "
                       f"Storage bucket. Permission '{action}' denied on resource (or it may not exist).\n")  # fmt: skip
-    if not os.path.isdir(_local(bucket)):
+    if not _store().bucket_exists(bucket):
         if not gcs["auto_create_buckets"]:
             raise GsError(f"BucketNotFoundException: 404 gs://{bucket} bucket does not exist.\n")
-        os.makedirs(_local(bucket), exist_ok=True)
+        _store().create_bucket(bucket)
 
 
 def _match(data: dict[str, Any], url: str) -> list[str]:
@@ -89,26 +94,23 @@ def _match(data: dict[str, Any], url: str) -> list[str]:
     _check_bucket(data, bucket)
     if _wild(key):
         pattern = _pattern(key)
-        return [f"gs://{bucket}/{k}" for k in _keys(bucket) if pattern.match(k)]
-    return [url] if key and os.path.isfile(_local(bucket, key)) else []
+        fixed = re.split(r"[*?\[]", key, maxsplit=1)[0]
+        return [f"gs://{bucket}/{k}" for k in _keys(bucket, fixed) if pattern.match(k)]
+    return [url] if key and _store().info(bucket, key) is not None else []
 
 
 def _read(url: str) -> bytes:
-    with open(_local(*_split(url)), "rb") as handle:
-        return handle.read()
+    data = _store().read(*_split(url))
+    if data is None:
+        raise GsError(f"CommandException: No URLs matched: {url}\n")
+    return data
 
 
 def _write(url: str, data: bytes) -> None:
     bucket, key = _split(url)
     if not key or key.endswith("/"):
         raise GsError(f"CommandException: Invalid destination {url}\n")
-    path = _local(bucket, key)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".gcp-cli-double-")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    _store().write(bucket, key, data)
 
 
 # -- command line -----------------------------------------------------------------------------------------------
@@ -137,11 +139,11 @@ def _flags(args: list[str], known: str) -> tuple[set[str], list[str]]:
 
 
 def _stat_text(url: str) -> str:
-    path = _local(*_split(url))
-    when = email.utils.formatdate(os.path.getmtime(path), usegmt=True)
-    md5 = base64.b64encode(hashlib.md5(_read(url)).digest()).decode()
+    size, mtime, md5_hex = _store().info(*_split(url)) or (0, 0.0, hashlib.md5(b"").hexdigest())
+    when = email.utils.formatdate(mtime, usegmt=True)
+    md5 = base64.b64encode(bytes.fromhex(md5_hex)).decode()
     return (f"{url}:\n    Creation time:          {when}\n    Update time:            {when}\n"
-            f"    Storage class:          STANDARD\n    Content-Length:         {os.path.getsize(path)}\n"
+            f"    Storage class:          STANDARD\n    Content-Length:         {size}\n"
             f"    Content-Type:           application/octet-stream\n    Hash (md5):             {md5}\n")  # fmt: skip
 
 
@@ -174,16 +176,14 @@ def _cat(data: dict[str, Any], args: list[str], _quiet: bool) -> Result:
 
 
 def _listing(data: dict[str, Any], url: str) -> list[str]:
+    """What `gsutil ls URL` lists: the matching objects, or a "directory"'s objects and sub-directories."""
     bucket, key = _split(url)
     _check_bucket(data, bucket)
-    path = _local(bucket, key)
-    if _wild(key) or (key and os.path.isfile(path)):
+    if _wild(key) or (key and _store().info(bucket, key) is not None):
         return _match(data, url)
-    if not os.path.isdir(path):
-        return []
-    prefix = f"gs://{bucket}/" + (key.rstrip("/") + "/" if key.strip("/") else "")
-    entries = sorted(e for e in os.listdir(path) if not e.startswith(".gcp-cli-double-"))
-    return [prefix + e + ("/" if os.path.isdir(os.path.join(path, e)) else "") for e in entries]
+    below = key.rstrip("/") + "/" if key.strip("/") else ""
+    entries = {k[len(below) :].split("/", 1)[0] + ("/" if "/" in k[len(below) :] else "") for k in _keys(bucket, below)}
+    return [f"gs://{bucket}/{below}{entry}" for entry in sorted(entries)]
 
 
 def _ls(data: dict[str, Any], args: list[str], _quiet: bool) -> Result:
@@ -194,7 +194,8 @@ def _ls(data: dict[str, Any], args: list[str], _quiet: bool) -> Result:
         if not names:
             rc, err = 1, err + "CommandException: One or more URLs matched no objects.\n"
         for name in names:
-            size = "" if "l" not in flags or name.endswith("/") else f"{os.path.getsize(_local(*_split(name))):>10}  "
+            info = None if "l" not in flags or name.endswith("/") else _store().info(*_split(name))
+            size = "" if info is None else f"{info[0]:>10}  "
             out += f"{size}{name}\n"
     return Result(rc, out, err)
 
@@ -208,11 +209,11 @@ def _rm(data: dict[str, Any], args: list[str], quiet: bool) -> Result:
         targets = set(_match(data, url))
         if flags & {"r", "R"} and not _wild(key):
             below = key.rstrip("/") + "/"
-            targets.update(f"gs://{bucket}/{k}" for k in _keys(bucket) if k.startswith(below))
+            targets.update(f"gs://{bucket}/{k}" for k in _keys(bucket, below))
         if not targets:
             rc, err = 1, err + f"CommandException: No URLs matched: {url}\n"
         for target in sorted(targets):
-            os.remove(_local(*_split(target)))
+            _store().remove(*_split(target))
             removed += 1
             err += "" if quiet else f"Removing {target}...\n"
     if removed and not quiet:

@@ -21,7 +21,9 @@ command lines (file:line in the elastic_blast package):
   kubectl --context=C delete jobs|pvc|pv|volumesnapshots ... | delete -f FILE   kubernetes.py 198-202, 275, 739, 790
   kubectl --context=C logs -l SEL -c CONTAINER --timestamps --since=24h --tail=-1   kubernetes.py 863
 The context must be gke_<project>_<zone>_<name> of a cluster in state "clusters" that is not PROVISIONING or
-STOPPING; k8s.unauthorized / k8s.unreachable make every server call fail with real kubectl's words. A job
+STOPPING; k8s.unauthorized / k8s.unreachable make every server call fail with real kubectl's words. When a
+test has started the cluster double (cluster.py), applied Jobs keep their pod spec and run there, every
+`get jobs` or `get pods` is one observation of it, and `logs` shows its containers' logs. A job
 counts for elastic-blast (gcp.py 248-275) as: "Complete" in its conditions = succeeded, "Failed" = failed,
 else pending; a pod in phase Running moves one from pending to running.
 """
@@ -88,13 +90,23 @@ def manifests(path: str) -> list[Data]:
         for doc in docs:
             meta = doc.get("metadata") or {}
             found.append({"kind": doc["kind"], "name": meta.get("name"), "labels": meta.get("labels") or {},
-                          "file": file})  # fmt: skip
+                          "file": file, "doc": doc})  # fmt: skip
     return found
 
 
 def _selected(labels: dict[str, str], selector: str | None) -> bool:
     terms = [term.partition("=") for term in (selector or "").split(",") if term]
     return all(labels.get(key) == value for key, _, value in terms)
+
+
+def _observe(data: Data) -> None:
+    """One observation of the cluster double, when a test has started it (imported only then: every call is a
+    new Python)."""
+    if data["engine"]["enabled"]:
+        from tests.doubles.gcp_cli import cluster
+        from tests.doubles.gcp_cli.objects import objects_from_env
+
+        cluster.observe(data, objects_from_env())
 
 
 def _check_server(data: Data, context: str | None) -> None:
@@ -146,6 +158,10 @@ def _apply_one(data: Data, obj: Data) -> tuple[str, Data]:
         job = _find_job(k8s, name)
         if job is not None:
             return "unchanged", _job_json(job)
+        if data["engine"]["enabled"]:  # the cluster double runs it (its pod spec is kept for that)
+            from tests.doubles.gcp_cli import cluster
+
+            return "created", _job_json(cluster.add_job(data, obj["doc"]))
         job = {"name": name, "labels": obj["labels"], **k8s["applied_job_status"]}
         k8s["jobs"].append(job)
         return "created", _job_json(job)
@@ -240,6 +256,7 @@ def _jsonpath_jobs(template: str, jobs: list[Data]) -> Result:
 
 
 def _get_jobs(data: Data, out: str, selector: str | None, name: str | None) -> Result:
+    _observe(data)  # a look at the jobs is one observation: the cluster double moves on
     jobs = [job for job in data["k8s"]["jobs"] if _selected(job.get("labels", {}), selector)]
     if name:
         jobs = [job for job in jobs if job["name"] == name]
@@ -256,6 +273,7 @@ def _get_jobs(data: Data, out: str, selector: str | None, name: str | None) -> R
 
 
 def _get_pods(data: Data, out: str, selector: str | None, _name: str | None) -> Result:
+    _observe(data)  # a pod listing is one observation: the cluster double moves on
     pods = [pod for pod in data["k8s"]["pods"] if _selected(pod.get("labels", {}), selector)]
     if out.startswith("custom-columns="):
         return _columns(out.partition("=")[2], [[pod.get("phase", "Pending")] for pod in pods])
@@ -366,8 +384,13 @@ def _delete(data: Data, args: list[str], pos: list[str]) -> Result:
 # -- the rest ---------------------------------------------------------------------------------------------------
 def _logs(data: Data, args: list[str], _pos: list[str]) -> Result:
     selector, container = option(args, "-l", "--selector"), option(args, "-c", "--container")
-    if not any(_selected(pod.get("labels", {}), selector) for pod in data["k8s"]["pods"]):
+    pods = [pod for pod in data["k8s"]["pods"] if _selected(pod.get("labels", {}), selector)]
+    if not pods:
         return Result(0, "", NO_RESOURCES)
+    if any("containers" in pod for pod in pods):  # pods of the cluster double keep their own logs
+        from tests.doubles.gcp_cli import cluster
+
+        return Result(0, cluster.container_logs(pods, container or ""))
     return Result(0, data["k8s"]["logs"].get(f"{selector}/{container}", ""))
 
 

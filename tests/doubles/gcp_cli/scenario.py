@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, get_args
+
+from tests.doubles.gcp_cli.objects import Objects
 
 __all__ = ["BLASTDB_DIR", "SCENARIOS", "Jobs", "Scenario", "put", "seed_bucket"]
 
@@ -73,17 +74,16 @@ def _metadata(db: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def seed_bucket(gcs: Path, results_bucket: str) -> None:
+def seed_bucket(objects: Objects, results_bucket: str) -> None:
     """NCBI's gs://blast-db (latest-dir and metadata of a few databases) and an empty results bucket."""
-    ncbi = gcs / "blast-db" / BLASTDB_DIR
-    ncbi.mkdir(parents=True, exist_ok=True)
-    (gcs / "blast-db" / "latest-dir").write_text(BLASTDB_DIR + "\n")
+    objects.create_bucket("blast-db")
+    objects.write("blast-db", "latest-dir", (BLASTDB_DIR + "\n").encode())
     for db, (dbtype, molecule, *_rest) in NCBI_DB_METADATA.items():
-        text = json.dumps(_metadata(db), indent=2)
-        (ncbi / f"{db}.{'p' if dbtype == 'Protein' else 'n'}js").write_text(text)
-        (ncbi / f"{db}-{molecule}-metadata.json").write_text(text)
-    (ncbi / "taxdb.btd").write_text("")
-    (gcs / results_bucket).mkdir(parents=True, exist_ok=True)
+        text = json.dumps(_metadata(db), indent=2).encode()
+        objects.write("blast-db", f"{BLASTDB_DIR}/{db}.{'p' if dbtype == 'Protein' else 'n'}js", text)
+        objects.write("blast-db", f"{BLASTDB_DIR}/{db}-{molecule}-metadata.json", text)
+    objects.write("blast-db", f"{BLASTDB_DIR}/taxdb.btd", b"")
+    objects.create_bucket(results_bucket)
 
 
 def _blast_jobs(jobs: Jobs, db: str, program: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -137,16 +137,18 @@ def _kubernetes_part(scenario: Scenario, jobs: Jobs, db: str, program: str) -> d
     return k8s
 
 
-def _markers(metadata: Path | None, scenario: Scenario, failure_text: str) -> None:
+def _markers(objects: Objects, metadata: str | None, scenario: Scenario, failure_text: str) -> None:
+    """SUCCESS.txt / FAILURE.txt under `metadata` (gs://BUCKET/<results>/metadata) as the scenario has them."""
     if metadata is None:
         if scenario in ("success", "failure"):
             raise ValueError(f"scenario {scenario!r} writes a marker into a search's results: give its results")
         return
+    bucket, _, prefix = metadata.removeprefix("gs://").rstrip("/").partition("/")
     for marker in ("SUCCESS.txt", "FAILURE.txt"):
-        (metadata / marker).unlink(missing_ok=True)
+        objects.remove(bucket, f"{prefix}/{marker}")
     if scenario in ("success", "failure"):
-        metadata.mkdir(parents=True, exist_ok=True)
-        (metadata / f"{scenario.upper()}.txt").write_text("" if scenario == "success" else failure_text)
+        text = "" if scenario == "success" else failure_text
+        objects.write(bucket, f"{prefix}/{scenario.upper()}.txt", text.encode())
 
 
 def put(
@@ -155,15 +157,19 @@ def put(
     *,
     cluster: str,
     context: str,
-    metadata: Path | None = None,
+    objects: Objects | None = None,
+    metadata: str | None = None,
     jobs: Jobs = Jobs(),  # frozen: safe as a default
     failure_text: str = "",
     db: str = "swissprot",
     program: str = "blastp",
 ) -> None:
-    """Rewrite `state` (and the search's markers under `metadata`, the local <results>/metadata) for `scenario`."""
+    """Rewrite `state` (and the search's markers under `metadata`, gs://…/<results>/metadata in `objects`)."""
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}: one of {', '.join(SCENARIOS)}")
     _cluster_part(state, scenario, cluster, context)
     state["k8s"] = {**state.get("k8s", {}), **_kubernetes_part(scenario, jobs, db, program)}
-    _markers(metadata, scenario, failure_text)
+    if objects is not None:
+        _markers(objects, metadata, scenario, failure_text)
+    elif scenario in ("success", "failure"):
+        raise ValueError(f"scenario {scenario!r} writes a marker: give the object store")

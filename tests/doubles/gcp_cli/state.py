@@ -57,6 +57,20 @@ DEFAULT_STATE: dict[str, Any] = {
         "applied_job_status": {},  # status of a Job right after `kubectl apply`
         "logs": {},  # "app=setup/get-blastdb" -> text for `kubectl logs -l app=setup -c get-blastdb`
     },
+    # the cluster double (cluster.py): off unless a test starts it (GcpWorld.start_cluster); time in observations
+    "engine": {
+        "enabled": False,
+        "directory": "",  # the cluster's disk (pv/) and the pods' emptyDir volumes
+        "namespace": "default",
+        "tick": 0,
+        "serial": 0,  # pods made so far (their names' suffixes)
+        "pending_ticks": 1,  # a new pod is Pending (scheduling, image pull) this many observations
+        "init_ticks": 1,  # an init container (load-blastdb-into-ram) runs this long
+        "setup_ticks": 1,  # get-blastdb / import-query-batches run this long
+        "run_ticks": 1,  # any other container runs at least this long
+        "backoff_ticks": 1,  # Kubernetes' restart back-off (10 s, doubling), compressed to observations
+        "kills": {},  # container name -> {"exit_code": 137, "reason": "OOMKilled", "times": N}: killed, not failed
+    },
     # failure injection, any tool: [{"tool": "gcloud", "match": ["clusters", "create"], "rc": 1,
     # "stderr": "...", "times": 1}]; every "match" pattern (fnmatch) must match some argument
     "fail": [],

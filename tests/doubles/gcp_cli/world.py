@@ -14,7 +14,13 @@ for `gcp_world`; a module that shares one world between tests builds it with `Gc
                          from os.environ (blastflow's backend); every other ELB_*, CLOUDSDK_* and KUBECONFIG removed
     world.scenario(...)  put the world in a named state (scenario.py: provisioning, submitting, running, success,
                          failure, cluster_missing, unauthorised, unreachable, stopping, ...)
-    world.gcs            the directory acting as gs:// (gs://B/K is gcs/B/K); `world.local(url)` maps one URL
+    world.objects()      gs:// (objects.py): the directory `world.gcs` (gs://B/K is gcs/B/K; `world.local(url)`
+                         maps one URL), or, in a world made with `gcs_endpoint`, the gcp-storage-emulator at that
+                         URL (ELB_DOUBLE_GCS_ENDPOINT), where blastflow reads results through gcsfs;
+                         `world.read(url)`, `world.write(url, data)`, `world.names(url)` work on either
+    world.start_cluster(...)  let the cluster double (cluster.py) do the cluster's own work from now on: setup
+                         jobs, BLAST jobs running real BLAST+, exports into gs://; `world.pod_source()` serves its
+                         pods to the fake Kubernetes API (fake_k8s.FakeKubernetes)
     world.calls()        every call the doubles answered (argv, rc, stdout, stderr, stdin, note), oldest first;
                          `world.unhandled()` those they did not know (a test should fail on any)
 """
@@ -33,6 +39,8 @@ import pytest
 
 from tests.doubles.elb_doubles import module_launcher
 from tests.doubles.gcp_cli import scenario as scenarios
+from tests.doubles.gcp_cli.cluster import GkePods
+from tests.doubles.gcp_cli.objects import EmulatorObjects, LocalObjects, Objects
 from tests.doubles.gcp_cli.state import State
 
 __all__ = ["DOUBLES", "GcpWorld", "gcp_world"]
@@ -59,6 +67,7 @@ class GcpWorld:
     zone: str = "us-east4-b"
     cluster: str = "blastflow-test"
     bucket: str = "elb-test-bucket"
+    gcs_endpoint: str | None = None  # the gcp-storage-emulator acting as gs:// (None: the directory `gcs`)
 
     @classmethod
     def create(cls, directory: Path, **settings: str) -> GcpWorld:
@@ -68,7 +77,7 @@ class GcpWorld:
             module_launcher(world.bin_dir / name, module)
         world.home.mkdir(parents=True, exist_ok=True)
         world.workdir.mkdir(parents=True, exist_ok=True)
-        scenarios.seed_bucket(world.gcs, world.bucket)
+        scenarios.seed_bucket(world.objects(), world.bucket)
         world.state_file.write_text(json.dumps({"project": world.project}))
         world.scenario("fresh")
         return world
@@ -109,10 +118,41 @@ class GcpWorld:
         return f"gke_{self.project}_{self.zone}_{self.cluster}"
 
     def local(self, url: str) -> Path:
-        """The file (or directory) of the world that holds gs:// `url`."""
+        """The file (or directory) of the world that holds gs:// `url` (a world whose gs:// is a directory)."""
         if not url.startswith("gs://"):
             raise ValueError(f"{url!r} is not a gs:// URL")
+        if self.gcs_endpoint:
+            raise ValueError(f"this world's gs:// is the emulator at {self.gcs_endpoint}: use read/names/write")
         return self.gcs / url.removeprefix("gs://").rstrip("/")
+
+    # -- gs:// -------------------------------------------------------------------------------------------------
+    def objects(self) -> Objects:
+        """What gs:// is in this world (the same store the gsutil double and the cluster double use)."""
+        return EmulatorObjects(self.gcs_endpoint, self.project) if self.gcs_endpoint else LocalObjects(str(self.gcs))
+
+    def read(self, url: str) -> bytes | None:
+        """The object at gs:// `url`, None if there is none."""
+        return self.objects().read(*_split(url))
+
+    def write(self, url: str, data: bytes) -> None:
+        self.objects().write(*_split(url), data)
+
+    def names(self, url: str) -> list[str]:
+        """The objects under gs:// `url` (a "directory"), relative to it, sorted."""
+        bucket, prefix = _split(url.rstrip("/") + "/")
+        return [key[len(prefix) :] for key in self.objects().keys(bucket, prefix)]
+
+    # -- the cluster's own work ----------------------------------------------------------------------------------
+    def start_cluster(self, **settings: object) -> None:
+        """From now on the cluster double (cluster.py) runs the Jobs `kubectl apply` creates, one step per
+        observation (a look at its jobs or pods). `settings` are its tick counts (pending_ticks, setup_ticks, ...)
+        and `kills` (state.py "engine"); calling it again changes them."""
+        with State(str(self.state_file)) as state:
+            state.data["engine"].update(enabled=True, directory=str(self.directory / "cluster"), **settings)
+
+    def pod_source(self) -> GkePods:
+        """This world's pods for the fake Kubernetes API server (`FakeKubernetes(world.pod_source())`)."""
+        return GkePods(str(self.state_file), self.objects())
 
     # -- environment -------------------------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
@@ -121,12 +161,13 @@ class GcpWorld:
                 **self.double_env()}  # fmt: skip
 
     def double_env(self) -> dict[str, str]:
-        return {
+        env = {
             "ELB_DOUBLE_STATE": str(self.state_file),
             "ELB_DOUBLE_LOG": str(self.call_log),
             "ELB_DOUBLE_GCS": str(self.gcs),
             "ELB_PAUSE_AFTER_INIT_PV": "0",
         }
+        return {**env, "ELB_DOUBLE_GCS_ENDPOINT": self.gcs_endpoint} if self.gcs_endpoint else env
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Make this process's environment the world's (for code that passes os.environ to its children)."""
@@ -157,11 +198,12 @@ class GcpWorld:
         program: str = "blastp",
     ) -> None:
         """Put the world in scenario `name` (see scenario.py); `results` is the search whose markers it sets."""
-        metadata = self.local(results) / "metadata" if results else None
+        metadata = f"{results.rstrip('/')}/metadata" if results else None
         jobs = scenarios.Jobs(pending=pending, running=running, succeeded=succeeded, failed=failed)
         with State(str(self.state_file)) as state:
-            scenarios.put(state.data, name, cluster=self.cluster, context=self.context, metadata=metadata,
-                          jobs=jobs, failure_text=failure_text, db=db, program=program)  # fmt: skip
+            scenarios.put(state.data, name, cluster=self.cluster, context=self.context, objects=self.objects(),
+                          metadata=metadata, jobs=jobs, failure_text=failure_text, db=db,
+                          program=program)  # fmt: skip
 
     def state(self) -> dict[str, Any]:
         """The doubles' current state (clusters, k8s jobs and pods, disks...), read under their lock."""
@@ -181,6 +223,13 @@ class GcpWorld:
 
     def clear_calls(self) -> None:
         self.call_log.unlink(missing_ok=True)
+
+
+def _split(url: str) -> tuple[str, str]:
+    if not url.startswith("gs://"):
+        raise ValueError(f"{url!r} is not a gs:// URL")
+    bucket, _, key = url.removeprefix("gs://").partition("/")
+    return bucket, key
 
 
 @pytest.fixture
