@@ -4,12 +4,14 @@ Not a double itself: it wires the doubles together. tests/conftest.py registers 
 (`pytest_plugins = ["tests.doubles.elb_doubles"]`), so every test can ask for these fixtures by name;
 import the constants and helpers (`PROT_DB`, `first_records`, `ElbWorld`) from here.
 
-`elb_world` is the one most tests want: a fake cluster, its Kubernetes API
-server on 127.0.0.1 with a kubeconfig, the fake `elastic-blast` first on PATH,
-real BLAST databases made from the sample data (found through BLASTDB), a results
-container in the session's Azurite, and the `BLASTFLOW_ELB_*` environment that
-makes `ElbProfile()` (and so `ElasticBlastBackend()`) use all of it, exactly the
-way a deployment's environment would.
+`elb_world` is the one most tests want: a fake AKS cluster, its Kubernetes API
+server on 127.0.0.1 with a kubeconfig, the `elastic-blast` double of ElasticBLAST's
+AZURE FORK first on PATH (fake_elastic_blast.py: the fork cannot be installed from a
+registry; upstream ElasticBLAST runs for real in the GCP/AWS tests), real BLAST
+databases made from the sample data (found through BLASTDB), a results container in
+the session's Azurite, and the `BLASTFLOW_ELB_*` environment that makes `ElbProfile()`
+(and so `ElasticBlastBackend()`) use all of it, exactly the way a deployment's
+environment would.
 """
 
 from __future__ import annotations
@@ -131,13 +133,17 @@ def fake_kubeconfig(fake_k8s: FakeKubernetes, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def fake_elastic_blast(fake_cluster: FakeCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Put the fake `elastic-blast` first on PATH: a launcher of `python -m tests.doubles.fake_elastic_blast`."""
+    """Put the Azure-fork `elastic-blast` double first on PATH (`python -m tests.doubles.fake_elastic_blast`).
+
+    The variables the fork reads (ELB_*, and AZURE_* of its config.py:91-109) are removed, so the machine's own
+    cannot reach the double's configuration.
+    """
     bin_dir = tmp_path / "bin"
     launcher = module_launcher(bin_dir / "elastic-blast", "tests.doubles.fake_elastic_blast")
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
     monkeypatch.setenv("FAKE_ELB_STATE", str(fake_cluster.directory))
     monkeypatch.delenv("FAKE_ELB_SCENARIO", raising=False)
-    for name in [n for n in os.environ if n.startswith("ELB_")]:
+    for name in [n for n in os.environ if n.startswith(("ELB_", "AZURE_"))]:
         monkeypatch.delenv(name)
     return launcher
 
@@ -156,7 +162,7 @@ class ElbWorld:
     connection_string: str
 
     def scenario(self, name: str) -> None:
-        """success, blast_failure, submit_failure or never_starts, for searches submitted from now on."""
+        """success, blast_failure, submit_failure or never_starts (fake_cluster.py), for searches submitted next."""
         self.cluster.configure(scenario=name)
 
     def blob_names(self, prefix: str = "") -> list[str]:
@@ -194,7 +200,7 @@ def elb_world(
         "BLASTFLOW_ELB_AZURE_STORAGE_ACCOUNT_CONTAINER": container,
         "BLASTFLOW_ELB_AZURE_ACR_NAME": "blastflowtest",
         "BLASTFLOW_ELB_AZURE_ACR_RESOURCE_GROUP": "rg-blastflow-test",
-        "BLASTFLOW_ELB_FLAVOUR": "azure-fork",  # the fake CLI imitates the Azure fork
+        "BLASTFLOW_ELB_FLAVOUR": "azure-fork",  # the double imitates the Azure fork
         "BLASTFLOW_ELB_KUBECONFIG": str(fake_kubeconfig),
         "BLASTFLOW_ELB_NAMESPACE": "default",
         "BLASTFLOW_ELB_K8S_REQUEST_TIMEOUT_S": "3",

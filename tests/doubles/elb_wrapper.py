@@ -1,6 +1,7 @@
-"""TEST DOUBLE: an `elastic-blast` that says extra lines and records its output, around the fake elastic-blast.
+"""TEST DOUBLE: an `elastic-blast` that says extra lines and records its output, around the Azure-fork double.
 
-For `submit` only (every other subcommand is the fake's, untouched):
+For `submit` only (every other subcommand is the double's, untouched; fake_elastic_blast.py imitates the Azure fork
+of ElasticBLAST). The extra lines are the test's own, not the fork's:
 
 - FAULTS_ELB_SAY: a JSON file of ``[stream, text, pause_s]`` entries, printed (and flushed) one by one before
   the fake runs, each after sleeping `pause_s`: what a chatty real CLI prints (secrets in a debug dump, a

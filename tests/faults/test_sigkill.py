@@ -44,7 +44,9 @@ JOBS = {
     Phase.RUNNING: "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
     Phase.FINALIZING: "3d4e5f6a-7b8c-4d9e-8f0a-2b3c4d5e6f7a",
 }
-HELD_LINE = "[parallel-prep] running 4 azcopy checks concurrently"  # the fake prints it, then waits for the handshake
+# The Azure fork's first stdout line (commands/submit.py:118, `<results>/<elb_job_id>/…` after it): the fake prints
+# it, then waits for the handshake.
+HELD_LINE = "[1/5] Writing configuration to "
 
 
 def _kill_reconcile_and_check(store, job_id: str, proc, phase: Phase, store_url: str) -> None:
@@ -138,8 +140,8 @@ def test_sigkill_during_submit(pipeline, elb_world, prefect_api, tmp_path: Path)
            "FAKE_ELB_HANDSHAKE_TIMEOUT": "600"}  # fmt: skip
     proc = start_flow(job_id, env, tmp_path / "flow.log", **_elb_search())
     try:
-        wait_for(lambda: HELD_LINE in log_texts(pipeline, job_id, StepName.SUBMIT), "the held submit line",
-                 proc=proc)  # fmt: skip
+        wait_for(lambda: any(line.startswith(HELD_LINE) for line in log_texts(pipeline, job_id, StepName.SUBMIT)),
+                 "the held submit line", proc=proc)  # fmt: skip
         submit_child = [pid for pid in descendants(proc.pid) if _is_elastic_blast_submit(pid)]
         assert submit_child, "the submit child runs while the flow is killed"
         _kill_reconcile_and_check(pipeline, job_id, proc, Phase.SUBMITTING, os.environ["BLASTFLOW_STORE_URL"])

@@ -50,6 +50,12 @@ def test_success(pipeline, elb_world: ElbWorld) -> None:
     assert all("\x1b" not in line for line in submit_lines)
 
 
+# PRODUCT BUG (reported, blastflow/ is not this change's): the Azure fork's failing batch restarts in its pod
+# (restartPolicy OnFailure, backoffLimit 5: blast-batch-job-aks.yaml.template:113-114) and its pod is deleted when the
+# Job fails; the fork's status then says only the failure sentence, so job.error is "ElasticBLAST reports the search
+# failed." (and the progress reads "2 of 2 batches done"). The BLAST error is in <results>/<elb_job_id>/metadata/
+# FAILURE.txt (blast-run-aks.sh:75-81) and in the restarting pod's log, neither of which blastflow reads.
+@pytest.mark.xfail(strict=True, reason="PRODUCT BUG: a failed fork job's pod is gone; job.error lacks BLAST's words")
 def test_blast_failure_records_the_blast_error(pipeline, elb_world: ElbWorld) -> None:
     job_id = "b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d6e"
     elb_world.scenario("blast_failure")
@@ -68,10 +74,12 @@ def test_submit_failure_is_submit_failed_with_the_child_error(pipeline, elb_worl
         _search(job_id)
     job = pipeline.get(job_id)
     assert job.phase is Phase.SUBMIT_FAILED and _no_step_running(job)
+    # The fork reports a refused AKS cluster creation as a cluster error, exit 8 (azure.py:238-241).
     assert job.error.startswith(
-        "elastic-blast submit exited with code 7 (an external command (gcloud, gsutil, kubectl, aws, az) failed, "
-        "authentication included, or a cloud quota was exceeded): "
+        "elastic-blast submit exited with code 8 (cluster error, or the results location was already used by another "
+        "search): "
     )
+    assert "ERROR: Failed to create AKS cluster" in job.error and "QuotaExceeded" in job.error
     assert job.steps[StepName.SUBMIT].status is StepStatus.FAILED
     assert job.steps[StepName.WAIT_FOR_PODS].status is StepStatus.PENDING
 
@@ -91,7 +99,14 @@ def test_a_pod_that_never_starts_times_out_with_the_cluster_reason(pipeline, elb
     assert job.steps[StepName.WAIT_FOR_PODS].status is StepStatus.FAILED
 
 
-def test_lost_cluster_credentials_mid_run(pipeline, elb_world: ElbWorld) -> None:
+@pytest.mark.xfail(strict=True, reason=(
+    "PRODUCT BUG: the fork's status swallows a refused kubectl (azure.py:1576-1578, 1620-1621) and says SUBMITTING, "
+    "exit 3, 'Unauthorized' only in a WARNING on stderr; parse_status takes it as a state and poll keeps polling"))
+def test_lost_cluster_credentials_mid_run(pipeline, elb_world: ElbWorld, monkeypatch) -> None:
+    from blastflow.settings import get_settings
+
+    monkeypatch.setenv("BLASTFLOW_RUN_TIMEOUT_S", "10")  # the flow ends even while it keeps reading SUBMITTING
+    get_settings.cache_clear()
     job_id = "e5f6a7b8-c9d0-4e1f-8a3b-4c5d6e7f8091"
     elb_world.cluster.configure(running_ticks=10_000)  # keeps the pods running until the credentials go
     outcome: dict[str, BaseException] = {}

@@ -47,6 +47,16 @@ def _submit(backend: ElasticBlastBackend, run: PreparedRun) -> tuple[int, list[t
     return result.returncode, lines
 
 
+def _past_setup(backend: ElasticBlastBackend, run: PreparedRun, attempts: int = 5):
+    """Pod counts once the BLAST pods exist: the Azure fork's setup jobs make them some time after submit returns
+    (fake_cluster.py; facts "submit"), and until then there is no `app=blast` pod to count."""
+    for _ in range(attempts):
+        counts = backend.pod_counts(run)
+        if counts.total:
+            return counts
+    raise AssertionError(f"no BLAST pod after {attempts} listings")
+
+
 def _status_until_done(backend: ElasticBlastBackend, run: PreparedRun, attempts: int = 10):
     for _ in range(attempts):
         status = backend.status(run)
@@ -77,13 +87,17 @@ def test_success_streams_counts_pods_and_fetches_real_archives(elb_world: ElbWor
     stderr = [line for stream, line in lines if stream == "stderr"]
     assert any(line.endswith("INFO: Splitting queries into batches") for line in stderr)
     assert any(f"INFO: {len(run.batches)} batches" in line for line in stderr)
-    assert any("WARNING: BLAST memory limit" in line for line in stderr)
+    assert not any(" WARNING: " in line for line in stderr), "the fork's submit warns about nothing here"
     assert all("\x1b" not in line for _, line in lines), "colour codes must be gone before anyone sees a line"
-    assert ("stdout", "[parallel-prep] running 4 azcopy checks concurrently") in lines
+    # The Azure fork's coloured progress lines (commands/submit.py:118, 268; elasticblast.py:103), colour removed.
+    stdout = [line for stream, line in lines if stream == "stdout"]
+    assert stdout[1:] == [" Splitting queries into batches", " Upload workfiles"]
+    assert stdout[0].startswith(f"[1/5] Writing configuration to {run.results_location}/job-")
     # The fake ElasticBLAST split the queries exactly as prepare did.
     assert len(elb_world.cluster.search(run.results_location)["batches"]) == len(run.batches)
 
-    first = backend.pod_counts(run)
+    assert backend.pod_counts(run).total == 0, "no BLAST pod while the fork's setup jobs run"
+    first = _past_setup(backend, run)
     assert first.pending == len(run.batches) and first.total == len(run.batches)
     assert backend.pod_counts(run).running == len(run.batches)
     status = _status_until_done(backend, run)
@@ -108,6 +122,30 @@ def test_success_streams_counts_pods_and_fetches_real_archives(elb_world: ElbWor
     assert all(text.splitlines()[-1].startswith("run end") and text.count("\n") == 3 for text in blast_logs.values())
 
 
+# PRODUCT BUG (reported, not fixed here: blastflow/ is not this change's): with the fork's `restartPolicy:
+# OnFailure` and `backoffLimit: 5` (blast-batch-job-aks.yaml.template:113-114) a failing batch restarts in its pod,
+# and when the Job fails Kubernetes deletes that pod; the fork's status then prints only the failure sentence and
+# no counts. `ElasticBlastBackend._explain_failure` (backend.py) looks for pods in phase Failed and counts pods, so
+# it finds neither the failed batch nor why; the why is in <results>/<elb_job_id>/metadata/FAILURE.txt (BLAST's
+# stderr, blast-run-aks.sh:75-81), which it does not read.
+_POD_GONE = pytest.mark.xfail(strict=True, reason="PRODUCT BUG: a failed fork job's pod is gone; blastflow's "
+                              "failure text needs FAILURE.txt under <elb_job_id>/ or the restarting pod's log")
+
+
+def test_blast_failure_is_a_failure_and_its_failure_txt_blocks_the_results(elb_world: ElbWorld, tmp_path: Path) -> None:
+    elb_world.scenario("blast_failure")
+    backend, run = _prepare(tmp_path)
+    assert _submit(backend, run)[0] == 0
+
+    status = _status_until_done(backend, run)
+
+    assert status.state is RunState.FAILURE
+    with pytest.raises(BackendError, match=r"ElasticBLAST marked the search failed.*BLAST Database error") as failed:
+        backend.fetch_results(run, tmp_path / "archives")
+    assert failed.value.code == "blast_failed"
+
+
+@_POD_GONE
 def test_blast_failure_reports_the_blast_error(elb_world: ElbWorld, tmp_path: Path) -> None:
     elb_world.scenario("blast_failure")
     backend, run = _prepare(tmp_path)
@@ -119,11 +157,9 @@ def test_blast_failure_reports_the_blast_error(elb_world: ElbWorld, tmp_path: Pa
     assert status.message.startswith(f"ElasticBLAST reports the search failed (1 of {len(run.batches)} batches failed)")
     assert "BLAST Database error: No alias or index file found" in status.message  # real BLAST+'s own words
     assert "container results-export exited with code 2" in status.message
-    with pytest.raises(BackendError, match=r"ElasticBLAST marked the search failed.*BLAST Database error") as failed:
-        backend.fetch_results(run, tmp_path / "archives")
-    assert failed.value.code == "blast_failed"
 
 
+@_POD_GONE
 def test_an_early_failure_is_explained_by_the_failed_pod(elb_world: ElbWorld, tmp_path: Path) -> None:
     """One failed batch fails the search while others still run; ElasticBLAST then says only "failed"."""
     elb_world.scenario("blast_failure")
@@ -142,15 +178,16 @@ def test_an_early_failure_is_explained_by_the_failed_pod(elb_world: ElbWorld, tm
 
 
 def test_submit_failure_exits_with_the_documented_code_and_its_error_line(elb_world: ElbWorld, tmp_path: Path) -> None:
+    """The fork reports a refused AKS cluster creation as a cluster error, exit 8 (azure.py:238-241)."""
     elb_world.scenario("submit_failure")
     backend, run = _prepare(tmp_path)
 
     code, lines = _submit(backend, run)
 
-    assert code == 7
+    assert code == 8
     text = child_error_text("elastic-blast submit", code, [ln for s, ln in lines if s == "stderr"],
                             [ln for s, ln in lines if s == "stdout"])
-    assert "exited with code 7" in text and "QuotaExceeded" in text
+    assert "exited with code 8" in text and "Failed to create AKS cluster" in text and "QuotaExceeded" in text
     assert elb_world.cluster.search(run.results_location) is None
 
 
@@ -159,14 +196,18 @@ def test_a_pod_that_never_starts_stays_pending_and_says_why(elb_world: ElbWorld,
     backend, run = _prepare(tmp_path)
     assert _submit(backend, run)[0] == 0
 
+    _past_setup(backend, run)
     for _ in range(4):
         counts = backend.pod_counts(run)
         assert counts.pending == len(run.batches) and counts.running == 0
     status = backend.status(run)
     assert status.state is RunState.RUNNING and status.counts.pending == len(run.batches)
     problems = backend.pod_problems(run)
-    assert len(problems) == 2 * len(run.batches)  # the blast and results-export containers
-    assert all("ImagePullBackOff" in p and "Back-off pulling image" in p for p in problems)
+    # The init container pulls first (blast-batch-job-aks.yaml.template:28-44); blast and results-export wait in
+    # PodInitializing meanwhile, which is on its way, not a problem.
+    assert len(problems) == len(run.batches)
+    assert all("container load-blastdb-into-ram waiting: ImagePullBackOff: Back-off pulling image" in p
+               for p in problems)  # fmt: skip
     assert backend.pod_logs(run) == {}  # containers waiting to start have no log
 
 
@@ -180,11 +221,22 @@ def test_lost_cluster_credentials_mid_run_is_a_permanent_error(elb_world: ElbWor
     with pytest.raises(BackendError, match="cluster credentials rejected \\(HTTP 401") as lost:
         backend.pod_counts(run)
     assert lost.value.code == "cluster_auth" and not isinstance(lost.value, TransientBackendError)
-    with pytest.raises(BackendError, match="cluster credentials rejected") as status_lost:
-        backend.status(run)  # `elastic-blast status --exit-code` exits 1 here: not a search FAILURE
-    assert status_lost.value.code == "cluster_auth"
     with pytest.raises(BackendError, match="credentials rejected"):
         backend.pod_logs(run)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "PRODUCT BUG: the fork's status swallows a refused kubectl (azure.py:1576-1578, 1620-1621) and says SUBMITTING, "
+    "exit 3, with 'Unauthorized' only in a WARNING on stderr; status.parse_status accepts that as a state"))
+def test_lost_cluster_credentials_make_status_a_permanent_error(elb_world: ElbWorld, tmp_path: Path) -> None:
+    backend, run = _prepare(tmp_path)
+    assert _submit(backend, run)[0] == 0
+    _past_setup(backend, run)
+    elb_world.k8s.revoke_credentials()
+
+    with pytest.raises(BackendError, match="cluster credentials rejected") as status_lost:
+        backend.status(run)
+    assert status_lost.value.code == "cluster_auth"
 
 
 def test_empty_pod_logs_until_the_pods_flush(elb_world: ElbWorld, tmp_path: Path) -> None:
@@ -202,6 +254,7 @@ def test_empty_pod_logs_until_the_pods_flush(elb_world: ElbWorld, tmp_path: Path
 def test_cluster_hiccups_are_transient(elb_world: ElbWorld, tmp_path: Path) -> None:
     backend, run = _prepare(tmp_path)
     assert _submit(backend, run)[0] == 0
+    _past_setup(backend, run)
     for status in (500, 503, 429):
         elb_world.k8s.fail(status, path="/pods")
         with pytest.raises(TransientBackendError, match=f"HTTP {status}"):
@@ -285,7 +338,13 @@ def test_fetch_results_waits_for_every_batch_export(elb_world: ElbWorld, tmp_pat
 def test_on_aws_counts_come_from_status_not_from_pods(
     elb_world: ElbWorld, moto_s3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """AWS runs batches as AWS Batch jobs: no pods to read, so counts come from `elastic-blast status`."""
+    """AWS runs batches as AWS Batch jobs: no pods to read, so counts come from `elastic-blast status`.
+
+    The `elastic-blast` double imitates only the Azure fork, and the real CLI's AWS world is test_real_cli_aws.py's;
+    here `elastic-blast` replays what upstream 1.5.0's `status --exit-code --verbose` prints on AWS for a search
+    whose jobs wait, then run (commands/status.py:85-100 with aws.py `_check_status_extended`, exit 4 RUNNING).
+    """
+    monkeypatch.setenv("BLASTFLOW_ELB_EXECUTABLE", str(_aws_status_replay(tmp_path / "replay", 3)))
     for key in ("AZURE_REGION", "AZURE_RESOURCE_GROUP", "AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_ACCOUNT_CONTAINER",
                 "AZURE_ACR_NAME", "AZURE_ACR_RESOURCE_GROUP", "KUBECONFIG"):
         monkeypatch.delenv(f"BLASTFLOW_ELB_{key}")
@@ -301,6 +360,33 @@ def test_on_aws_counts_come_from_status_not_from_pods(
     assert backend.pod_counts(run).running == len(run.batches)
     assert backend.pod_logs(run) == {} and backend.pod_problems(run) == []
     assert elb_world.k8s.requests == []  # the Kubernetes API was never asked
+
+
+def _aws_status_replay(directory: Path, jobs: int) -> Path:
+    """An `elastic-blast` whose `status` prints upstream's AWS verbose status: all jobs RUNNABLE, then RUNNING."""
+    directory.mkdir(parents=True)
+
+    def said(state: str) -> str:
+        listing = [f" {i + 1}. \n  JobArn: arn:aws:batch:us-east-1:123456789012:job/{i:08d}-0000-4000-8000-000000000000"
+                   f"\n  JobName: elasticblast-user-blastp-batch-sinvicta_prot-job-{i}" for i in range(jobs)]
+        counts = {name: jobs if name == state else 0 for name in ("Pending", "Running", "Succeeded", "Failed")}
+        lines = [f"{name} {n}" for name, n in counts.items()]
+        detail = [part for name, n in counts.items() for part in ([f"{name} {n}"] + (listing if n else []))]
+        return "\n".join(lines + detail) + "\n"
+
+    (directory / "pending.txt").write_text(said("Pending"))
+    (directory / "running.txt").write_text(said("Running"))
+    script = directory / "elastic-blast"
+    script.write_text(
+        "#!/bin/sh\n"
+        "# TEST REPLAY of upstream elastic-blast 1.5.0 `status` on AWS (aws.py _check_status_extended).\n"
+        '[ "$1" = status ] || exit 0\n'
+        f'if [ -e {directory}/asked ]; then cat {directory}/running.txt; else touch {directory}/asked; '
+        f"cat {directory}/pending.txt; fi\n"
+        "exit 4\n"
+    )
+    script.chmod(0o755)
+    return script
 
 
 def test_the_registry_builds_it_from_the_environment(elb_world: ElbWorld, tmp_path: Path) -> None:
@@ -362,7 +448,7 @@ def test_the_fake_cli_buffers_stdout_like_a_python_child(elb_world: ElbWorld, tm
     env = child_env({**backend.submit_env(run), **extra})
 
     def on_line(stream: str, line: str) -> None:
-        if "[parallel-prep]" in line:
+        if line.startswith("[1/5] Writing configuration to "):  # the fork's first stdout line (submit.py:118)
             handshake.touch()
         seen.append(line)
 
@@ -371,14 +457,14 @@ def test_the_fake_cli_buffers_stdout_like_a_python_child(elb_world: ElbWorld, tm
     assert any("the first stdout line was read while submit was running" in line for line in seen)
 
     handshake.unlink()
-    elb_world.cluster.delete(run.results_location)  # submit again to the same results location
+    elb_world.cluster.delete(run.results_location)  # its cluster gone, the fork submits to the same results again
     plain_env = {k: v for k, v in env.items() if k != "PYTHONUNBUFFERED"}
     proc = subprocess.Popen(backend.submit_command(run), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=plain_env, cwd=run.workdir, text=True)
 
     def read_stdout() -> None:
         for line in proc.stdout:  # type: ignore[union-attr]
-            if "[parallel-prep]" in line:
+            if "[1/5] Writing configuration to " in line:
                 handshake.touch()
 
     reader = threading.Thread(target=read_stdout)
@@ -418,7 +504,7 @@ def test_prefect_blocks_by_name_give_cluster_and_storage_access(
                                              batch_len=300)), tmp_path / "job")
     assert _submit(backend, run)[0] == 0
 
-    assert backend.pod_counts(run).total == len(run.batches)
+    assert _past_setup(backend, run).total == len(run.batches)
     assert _status_until_done(backend, run).state is RunState.SUCCESS
     assert len(backend.fetch_results(run, tmp_path / "archives")) == len(run.batches)
     assert backend.pod_logs(run)

@@ -32,7 +32,8 @@ OTHER = "https://blastacct.blob.core.windows.net/results/runs/job-2"
 
 
 def _search(cluster: FakeCluster, results: str, batches: int, elb_job_id: str = "job-aaaa") -> None:
-    cluster.add_search(results, {
+    """A submission of the Azure fork whose BLAST jobs exist from the first observation on (no setup phase)."""
+    cluster.add_search(results, setup_ticks=0, search={
         "program": "blastn", "db": "nt", "db_label": "nt", "cluster": "c", "scenario": "success",
         "elb_job_id": elb_job_id,
         "batches": [
@@ -73,7 +74,8 @@ def test_pods_are_listed_by_label_and_counted_through_the_real_client(
     pods = reader.list_pods(label_selector("job-aaaa"))
 
     assert sorted(p.name for p in pods) == [f"blastn-batch-nt-job-{i:03d}-aaaa-x7k2p" for i in range(3)]
-    assert {p.elb_job_id for p in pods} == {"job-aaaa"} and {p.results for p in pods} == {RESULTS}
+    # The fork's pods write under <results>/<elb_job_id> (ELB_RESULTS, blast-batch-job-aks.yaml.template:82-83).
+    assert {p.elb_job_id for p in pods} == {"job-aaaa"} and {p.results for p in pods} == {f"{RESULTS}/job-aaaa"}
     assert all(p.phase == "Pending" and p.batch.startswith("blastn-batch-nt-job-") for p in pods)
     assert fake_k8s.requests[-1].query["labelSelector"] == ["app=blast,elb-job-id=job-aaaa"]
     assert count_pods(reader.list_pods("app=blast")) == PodCounts(running=5)
