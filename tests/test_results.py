@@ -6,6 +6,7 @@ same order, same numbers), and the merged archive must render to the same hits.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,7 +16,7 @@ from Bio import SearchIO, SeqIO
 
 from blastflow.errors import BackendError
 from blastflow.hits import HIT_COLUMNS, HIT_FIELDS, parse_outfmt6, read_hits
-from blastflow.results import _untab_titles, merge_results, render_hits
+from blastflow.results import _untab_titles, find_database, merge_results, render_hits
 
 PROT = Path(__file__).resolve().parent.parent / "data" / "sinvicta" / "Sinvicta2-2-3.prot.subset.fasta"
 OPTIONS = ["-evalue", "1e-5", "-max_target_seqs", "10"]
@@ -98,6 +99,41 @@ def test_archive_without_its_database_fails_clearly(search: dict, tmp_path: Path
             merge_results(search["archives"][1:2], tmp_path / "out", program="blastp")
     finally:
         moved.rename(db_dir)
+
+
+def test_an_archive_made_by_database_name_renders_with_the_blastdb_it_is_given(
+    search: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on a cluster: the pod searched `-db p200` found through its BLASTDB; the worker has the database
+    elsewhere and passes that directory to blast_formatter, leaving its own environment alone."""
+    db_dir = Path(search["db"]).parent
+    batch = search["base"] / "batch_000.fa"
+    archive = tmp_path / "by_name.asn"
+    subprocess.run(["blastp", "-query", str(batch), "-db", "p200", "-outfmt", "11", "-out", str(archive), *OPTIONS],
+                   capture_output=True, check=True, cwd=db_dir)  # fmt: skip
+    monkeypatch.delenv("BLASTDB", raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BackendError, match="could not render"):
+        render_hits(archive)  # the worker's own environment does not know `p200`
+    hits = render_hits(archive, blastdb=db_dir)
+    assert hits == merge_results(search["archives"][:1], tmp_path / "out").hits
+    assert "BLASTDB" not in os.environ
+
+
+def test_find_database_looks_where_blast_formatter_looks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("one/prot.pin", "two/nucl.nal", "three/big.00.pin", "three/big.01.pin", "four/prot.nin"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).touch()
+    monkeypatch.setenv("BLASTDB", f"{tmp_path / 'four'}:{tmp_path / 'one'}:{tmp_path / 'two'}:{tmp_path / 'three'}")
+    monkeypatch.chdir(tmp_path)
+    assert find_database("prot", "prot") == tmp_path / "one"  # four's prot is a nucleotide database
+    assert find_database("nucl", "nucl") == tmp_path / "two"  # an alias file
+    assert find_database("big", "prot") == tmp_path / "three"  # volumes only
+    assert find_database(str(tmp_path / "one" / "prot"), "prot") == tmp_path / "one"  # a path: only beside itself
+    assert find_database(str(tmp_path / "two" / "prot"), "prot") is None
+    assert find_database("swissprot", "prot") is None
+    monkeypatch.delenv("BLASTDB")
+    assert find_database("prot", "prot") is None
 
 
 def test_tabs_in_titles_stay_in_the_title() -> None:

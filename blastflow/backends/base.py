@@ -53,12 +53,29 @@ class Backend(Protocol):
         """Why pods are stuck or failing, in the backend's own words (for a timeout's error)."""
         ...
 
-    def pod_logs(self, run: PreparedRun, tail_lines: int = 200) -> dict[str, str]:
-        """Pod name → the tail of its log; empty when no log can be read yet."""
+    def pod_logs(self, run: PreparedRun, tail_lines: int = 200) -> dict[str, str] | None:
+        """Pod name → the tail of its log; empty when no log can be read yet; None when this run has no pod
+        logs at all (e.g. AWS Batch logs to CloudWatch), so nobody waits for them (`pod_logs_elsewhere` says where)."""
+        ...
+
+    def pod_logs_elsewhere(self, run: PreparedRun) -> str:
+        """Where the logs of a run whose `pod_logs` is None are, in words a user can follow."""
         ...
 
     def fetch_results(self, run: PreparedRun, dest: Path) -> list[Path]:
         """Copy/download the per-batch BLAST archives (format 11) into `dest`; return them in batch order."""
+        ...
+
+    def results_database(self, run: PreparedRun) -> Path | None:
+        """Make the search's BLAST database readable on this machine for blast_formatter, which looks subject
+        titles up in it by the name or path the search gave BLAST; return the directory to use as BLASTDB (None:
+        this process's environment finds it). Fetched once per run, then reused.
+
+        Raises:
+            BackendError: the database is not here and cannot be fetched (`database_unavailable`); the message
+                says how to provide it.
+            TransientBackendError: its storage did not answer.
+        """
         ...
 
     def cancel(self, run: PreparedRun, others_live: Sequence[PreparedRun] = ()) -> str:

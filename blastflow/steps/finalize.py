@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from blastflow.errors import BackendError, ConfigError, TransientBackendError
 from blastflow.hits import Hit
 from blastflow.joblog import StepLog
 from blastflow.merge import JobUpdate, StepUpdate
@@ -37,7 +38,8 @@ def finalize(ctx: StepContext, run: PreparedRun) -> FinalizeResult:
     results_dir = run.workdir / "results"
     archives = ctx.backend.fetch_results(run, results_dir / "archives")
     log.add(f"Fetched {len(archives)} batch result archives")
-    merged = merge_results(archives, results_dir, program=run.program)
+    blastdb = _results_database(ctx, run, archives, results_dir / "archives", log)
+    merged = merge_results(archives, results_dir, program=run.program, blastdb=blastdb)
     log.add(f"{len(merged.hits):,} hits for {len({h.query for h in merged.hits}):,} queries")
     log.add(f"Tabular hits: {merged.hits_path}")
     if merged.archive_path is not None:
@@ -68,16 +70,42 @@ def finalize(ctx: StepContext, run: PreparedRun) -> FinalizeResult:
     )
 
 
+def _results_database(
+    ctx: StepContext, run: PreparedRun, archives: list[Path], kept_in: Path, log: StepLog
+) -> Path | None:
+    """Where blast_formatter finds the search's database (the backend fetches it when it must).
+
+    A database that cannot be had fails finalize with the backend's words plus where the archives are: they stay
+    in the run's directory (nothing removes them on failure), so a re-run needs only the database.
+    """
+    try:
+        blastdb = ctx.backend.results_database(run)
+    except TransientBackendError:
+        raise  # the task retries; the archives stay where they are
+    except (BackendError, ConfigError) as exc:  # e.g. no credentials for the database's bucket
+        raise type(exc)(f"{exc}; the {len(archives)} batch archives are kept in {kept_in}", code=exc.code) from exc
+    if blastdb is not None:
+        log.add(f"Rendering with the search's database from {blastdb}")
+    return blastdb
+
+
 def capture_pod_logs(ctx: StepContext, run: PreparedRun, log: StepLog) -> str:
     """Store each pod's log tail on the run step; retry while none is readable (fix P3).
 
     Pods often have not flushed their output when the container exits, so an
     empty answer is retried `pod_log_attempts` times, `pod_log_retry_delay_s`
-    apart, before the job says plainly that the logs are unavailable.
+    apart, before the job says plainly that the logs are unavailable. A run
+    without pods (the backend answers None, e.g. AWS Batch) is said so at once,
+    with where its logs are: waiting would never bring them.
     """
     attempts = ctx.settings.pod_log_attempts
     for attempt in range(1, attempts + 1):
-        tails = {pod: text for pod, text in ctx.backend.pod_logs(run, tail_lines=200).items() if text.strip()}
+        answer = ctx.backend.pod_logs(run, tail_lines=200)
+        if answer is None:
+            where = ctx.backend.pod_logs_elsewhere(run)
+            log.add(f"Pod logs unavailable: this run has no pods to read them from; {where}")
+            return POD_LOGS_UNAVAILABLE
+        tails = {pod: text for pod, text in answer.items() if text.strip()}
         if tails:
             break
         if attempt < attempts:

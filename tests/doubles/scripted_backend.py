@@ -23,11 +23,14 @@ class ScriptedBackend:
         self,
         counts: Iterable[PodCounts] = (),
         statuses: Iterable[RunStatus | Exception] = (),
-        pod_logs: Iterable[dict[str, str]] = (),
+        pod_logs: Iterable[dict[str, str] | None] = (),
         problems: Iterable[str] = (),
+        archives: Iterable[Path] = (),
+        database: Path | Exception | None = None,
     ) -> None:
         self._counts, self._statuses, self._pod_logs = list(counts), list(statuses), list(pod_logs)
         self._problems = list(problems)
+        self._archives, self._database = list(archives), database
         self.calls: dict[str, int] = {}
 
     def _next(self, name: str, script: list):
@@ -58,11 +61,17 @@ class ScriptedBackend:
     def pod_problems(self, run: PreparedRun) -> list[str]:
         return self._problems
 
-    def pod_logs(self, run: PreparedRun, tail_lines: int = 200) -> dict[str, str]:
+    def pod_logs(self, run: PreparedRun, tail_lines: int = 200) -> dict[str, str] | None:
         return self._next("pod_logs", self._pod_logs or [{}])
 
+    def pod_logs_elsewhere(self, run: PreparedRun) -> str:
+        return "scripted: the logs are in the scripted log service"
+
     def fetch_results(self, run: PreparedRun, dest: Path) -> list[Path]:
-        return []
+        return list(self._archives)
+
+    def results_database(self, run: PreparedRun) -> Path | None:
+        return self._next("results_database", [self._database])
 
     def cancel(self, run: PreparedRun, others_live: Sequence[PreparedRun] = ()) -> str:
         self.calls["cancel"] = self.calls.get("cancel", 0) + 1

@@ -67,9 +67,9 @@ def test_an_aws_search_completes_with_the_hits_of_the_same_search_run_locally(
 ) -> None:
     blast_search(**SEARCH, db=str(elb_blast_dbs / PROT_DB), backend="local", job_id=LOCAL_JOB)
     aws_world.install(monkeypatch)  # the real elastic-blast's environment, for the backend's children
-    # finalize renders the archives with blast_formatter, which reads subject titles from the database: the
-    # worker has its own copy of the database the user uploaded (as every elastic-blast flow test's worker has).
-    monkeypatch.setenv("BLASTDB", str(elb_blast_dbs))
+    # No copy of the database on the worker (BLASTDB unset): finalize renders the archives with blast_formatter,
+    # which reads subject titles from the database, so it fetches the one the user uploaded from S3 itself.
+    monkeypatch.delenv("BLASTDB", raising=False)
     batch = aws_world.batch.start(interval_s=0.2)
     try:
         result = blast_search(**SEARCH, db=aws_world.db_url, backend="elastic-blast", job_id=AWS_JOB)
@@ -90,4 +90,10 @@ def test_an_aws_search_completes_with_the_hits_of_the_same_search_run_locally(
     local_hits, aws_hits = _hits(LOCAL_JOB), _hits(AWS_JOB)
     assert result["hits"] == len(aws_hits) > 0
     assert aws_hits == local_hits
+    assert (get_settings().job_dir(AWS_JOB) / "blastdb" / f"{PROT_DB}.pin").is_file()  # fetched by finalize
+    # AWS Batch jobs are no pods: said once, with where the logs are, and no wait for logs that never come.
+    finalize_lines = [line.text for line in pipeline.read_logs(AWS_JOB, StepName.FINALIZE).lines]
+    assert job.pod_logs == "unavailable" and not any("retrying" in line for line in finalize_lines)
+    assert any(line.startswith("Pod logs unavailable: this run has no pods") and "CloudWatch" in line
+               for line in finalize_lines)  # fmt: skip
     assert aws_world.unhandled() == []

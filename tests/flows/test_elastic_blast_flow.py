@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from blastflow.errors import BackendError, SubmitError, TimedOut
+from blastflow.hits import read_hits
 from blastflow.model import Phase, StepName, StepStatus
+from blastflow.settings import get_settings
 from flows.blast_search import blast_search
 from tests.doubles.elb_doubles import PROT_DB, ElbWorld, first_records
 
@@ -38,11 +41,18 @@ def _no_step_running(job) -> bool:
     return all(step.status is not StepStatus.RUNNING for step in job.steps.values())
 
 
-def test_success(pipeline, elb_world: ElbWorld) -> None:
-    job_id = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
+def test_a_fork_search_completes_with_the_hits_of_the_same_search_run_locally(
+    pipeline, elb_world: ElbWorld, elb_blast_dbs: Path
+) -> None:
+    """The Azure fork's layout (`<results>/<elb_job_id>/` in Azurite), archives made by real BLAST+ in its pods."""
+    job_id, local_id = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d", "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c00"
+    _search(local_id, db=str(elb_blast_dbs / PROT_DB), backend="local")
     result = _search(job_id)
     job = pipeline.get(job_id)
     assert job.phase is Phase.COMPLETED and result["hits"] > 0
+    fork_hits = read_hits(get_settings().job_dir(job_id) / "results" / "hits.tsv")
+    assert fork_hits == read_hits(get_settings().job_dir(local_id) / "results" / "hits.tsv")  # every row
+    assert result["hits"] == len(fork_hits)
     assert all(step.status is StepStatus.COMPLETED for step in job.steps.values())
     assert job.backend == "elastic-blast" and job.pod_logs == "captured"
     submit_lines = [line.text for line in pipeline.read_logs(job_id, StepName.SUBMIT).lines]
@@ -50,12 +60,9 @@ def test_success(pipeline, elb_world: ElbWorld) -> None:
     assert all("\x1b" not in line for line in submit_lines)
 
 
-# PRODUCT BUG (reported, blastflow/ is not this change's): the Azure fork's failing batch restarts in its pod
-# (restartPolicy OnFailure, backoffLimit 5: blast-batch-job-aks.yaml.template:113-114) and its pod is deleted when the
-# Job fails; the fork's status then says only the failure sentence, so job.error is "ElasticBLAST reports the search
-# failed." (and the progress reads "2 of 2 batches done"). The BLAST error is in <results>/<elb_job_id>/metadata/
-# FAILURE.txt (blast-run-aks.sh:75-81) and in the restarting pod's log, neither of which blastflow reads.
-@pytest.mark.xfail(strict=True, reason="PRODUCT BUG: a failed fork job's pod is gone; job.error lacks BLAST's words")
+# The Azure fork's failing batch restarts in its pod (restartPolicy OnFailure, backoffLimit 5:
+# blast-batch-job-aks.yaml.template:113-114) and its pod is deleted when the Job fails; the fork's status then says
+# only the failure sentence. BLAST's error reaches job.error from <results>/<elb_job_id>/metadata/FAILURE.txt.
 def test_blast_failure_records_the_blast_error(pipeline, elb_world: ElbWorld) -> None:
     job_id = "b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d6e"
     elb_world.scenario("blast_failure")
@@ -99,9 +106,6 @@ def test_a_pod_that_never_starts_times_out_with_the_cluster_reason(pipeline, elb
     assert job.steps[StepName.WAIT_FOR_PODS].status is StepStatus.FAILED
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "PRODUCT BUG: the fork's status swallows a refused kubectl (azure.py:1576-1578, 1620-1621) and says SUBMITTING, "
-    "exit 3, 'Unauthorized' only in a WARNING on stderr; parse_status takes it as a state and poll keeps polling"))
 def test_lost_cluster_credentials_mid_run(pipeline, elb_world: ElbWorld, monkeypatch) -> None:
     from blastflow.settings import get_settings
 

@@ -9,9 +9,9 @@ applied, then one BLAST job per batch running real blastp on the batch elastic-b
 archive in ElasticBLAST's layout into the emulator); the Kubernetes API blastflow reads pods and logs from
 (fake_k8s, serving that cluster's pods). The database is made the way the local backend makes one
 (`make_database`, from the same FASTA) and uploaded to the bucket as a user would, so the same search run
-locally must find the same hits. One thing only the test gives the worker: BLASTDB pointing at a copy of that
-database, because finalize renders the archives with blast_formatter, which looks subject titles up in the
-database by the name the pods used (a gap of blastflow on ElasticBLAST, not of the doubles).
+locally must find the same hits. The worker has no copy of that database (BLASTDB unset): finalize renders the
+archives with blast_formatter, which looks subject titles up in the database by the name the pods used, so
+blastflow fetches it from the bucket into the run's directory itself.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def gke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gcs_emulator, gcp_oauth
     key.write_text(json.dumps(gcp_oauth.service_account("blast-reader", gcs_emulator.project)))
     server = FakeKubernetes(world.pod_source()).start()
     _install(world, monkeypatch, real_elastic_blast, server.write_kubeconfig(tmp_path / "kubeconfig.yaml"), key,
-             gcs_emulator.endpoint, db_files.parent)  # fmt: skip
+             gcs_emulator.endpoint)  # fmt: skip
     try:
         yield Gke(world, server, db_fasta, db_files)
     finally:
@@ -101,16 +101,15 @@ def gke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gcs_emulator, gcp_oauth
 
 
 def _install(world: GcpWorld, monkeypatch: pytest.MonkeyPatch, exe: Path, kubeconfig: Path, key: Path,
-             endpoint: str, db_dir: Path) -> None:  # fmt: skip
+             endpoint: str) -> None:  # fmt: skip
     for name in [n for n in os.environ if n.startswith(("ELB_", "CLOUDSDK_", "BLASTFLOW_ELB_", "KUBECONFIG"))]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("PATH", f"{world.bin_dir}{os.pathsep}{os.environ['PATH']}")  # the doubles answer first
     for name, value in world.double_env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
-    # finalize renders the archives with blast_formatter, which reads subject titles from the database the search
-    # used, by the name the pods used (`-db sinvicta_prot`): the worker needs its own copy, found through BLASTDB.
-    monkeypatch.setenv("BLASTDB", str(db_dir))
+    # No copy of the database on the worker: finalize must fetch the one the pods used (`-db sinvicta_prot`).
+    monkeypatch.delenv("BLASTDB", raising=False)
     settings = {"EXECUTABLE": str(exe), "FLAVOUR": "upstream", "RESULTS": world.results_base,
                 "GCP_PROJECT": world.project, "GCP_REGION": world.region, "GCP_ZONE": world.zone,
                 "CLUSTER_NAME": world.cluster, "KUBECONFIG": str(kubeconfig), "NAMESPACE": "default",
@@ -159,6 +158,9 @@ def test_a_search_on_gke_completes_with_the_hits_of_the_same_search_run_locally(
     run = PreparedRun.load(Path(job.results_location).parent)
     assert run.batches == [] and "batch-len" not in run.config_path.read_text()
     assert submitted == 3  # ElasticBLAST split these 6 proteins into 3 batches itself (no batch-len in the ini)
+    # The titles came from the database finalize fetched from the bucket into the run's directory.
+    assert sorted(p.name for p in (run.workdir / "blastdb").iterdir()) == sorted(
+        p.name for p in gke.db_files.parent.glob(f"{DB_NAME}.*"))  # fmt: skip
     assert job.steps[StepName.RUN].counters["succeeded"] == job.steps[StepName.FINALIZE].counters["batches"] == 3
     # On the steps, in the cluster's words: the database setup while it ran, then the pods' own logs.
     waited = _lines(pipeline, GKE_JOB, StepName.WAIT_FOR_PODS)

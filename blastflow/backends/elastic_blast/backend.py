@@ -48,7 +48,13 @@ from blastflow.backends.elastic_blast.pods import (
     setup_summary,
 )
 from blastflow.backends.elastic_blast.profile import ElbProfile
-from blastflow.backends.elastic_blast.results import check_results_location, open_results
+from blastflow.backends.elastic_blast.results import (
+    FAILURE_MARKER,
+    SUCCESS_MARKER,
+    check_results_location,
+    fetch_database,
+    open_results,
+)
 from blastflow.backends.elastic_blast.status import (
     ERROR_EXIT_CODES,
     TRANSIENT_EXIT_CODES,
@@ -58,8 +64,9 @@ from blastflow.backends.elastic_blast.status import (
 )
 from blastflow.batch import write_batches
 from blastflow.errors import BackendError, ConfigError, InputError, TransientBackendError
-from blastflow.programs import check_db_molecule
+from blastflow.programs import PROGRAMS, check_db_molecule
 from blastflow.query import Query
+from blastflow.results import find_database
 from blastflow.sanitise import sanitise
 from blastflow.search import CheckedSearch, PodCounts, PreparedRun, RunState, RunStatus
 from blastflow.settings import Settings, get_settings
@@ -70,6 +77,8 @@ __all__ = ["CONFIG_FILE", "NCBI_DATABASES", "ElasticBlastBackend"]
 CONFIG_FILE = "elastic-blast.ini"
 QUERIES_FILE = "queries.fa"
 ELB_JOB_ID_FILE = "elb-job-id"
+DATABASE_DIR = "blastdb"  # the search's database from its bucket, for blast_formatter (`results_database`)
+AWS_BATCH_LOG_GROUP = "/aws/batch/job"  # where AWS Batch sends a job's output unless its definition says otherwise
 FAILURE_LOG_LINES = 50  # of a failed pod's log, searched for its last error line
 _FASTA_WIDTH = 80
 
@@ -198,9 +207,27 @@ class ElasticBlastBackend:
             return status.model_copy(update={"counts": PodCounts(succeeded=self._batch_count(run))})
         if status.state is RunState.FAILURE:
             return self._explain_failure(run, done, status)
+        if self._fork_finished(run):
+            return RunStatus(state=RunState.SUCCESS, counts=PodCounts(succeeded=self._batch_count(run)),
+                             message=f"the Azure fork's finalizer wrote {SUCCESS_MARKER}")  # fmt: skip
         if status.state in _SETTING_UP or (status.state is RunState.RUNNING and not status.counts.total):
             return self._with_setup(run, status)
         return status
+
+    def _fork_finished(self, run: PreparedRun) -> bool:
+        """Whether the Azure fork's finalizer marked this search done (best effort).
+
+        The fork's status counts the `app=blast` jobs of the whole cluster, and finished jobs are deleted after
+        `ttlSecondsAfterFinished`: a finished search may read SUBMITTING again. Its finalizer's SUCCESS.txt under
+        `<results>/<elb_job_id>/metadata/` is the search's own word.
+        """
+        if cloud_of_results(run.results_location) != "azure":  # only the fork runs on Azure
+            return False
+        try:
+            with open_results(run.results_location, self.profile, self.settings, _elb_job_id(run)) as bucket:
+                return bucket.markers().success
+        except (BackendError, ConfigError):
+            return False
 
     def _batch_count(self, run: PreparedRun) -> int:
         """The search's batches: ours when we set batch-len; else as many as ElasticBLAST says it submitted
@@ -258,9 +285,24 @@ class ElasticBlastBackend:
             return status
         counts = status.counts if status.counts.total else count_pods(pods)
         status = parse_status(done.returncode, done.stdout, done.stderr, counts if counts.total else None)
+        details += self._failure_marker(run, status.message + " ".join(details))
         if not details:
             return status
         return status.model_copy(update={"message": f"{status.message} Cluster: {'; '.join(details[:8])}"})
+
+    def _failure_marker(self, run: PreparedRun, said: str) -> list[str]:
+        """FAILURE.txt's words when nothing said yet has them (best effort).
+
+        The failed Job's pod is often gone (`restartPolicy: OnFailure`, backoffLimit reached), so the
+        marker the BLAST pod wrote may be the only place left with BLAST's own error.
+        """
+        try:
+            with open_results(run.results_location, self.profile, self.settings, _elb_job_id(run)) as bucket:
+                text = bucket.markers().failure
+        except (BackendError, ConfigError):
+            return []
+        lines = error_lines(text or "") or [line.strip() for line in (text or "").splitlines() if line.strip()]
+        return [f"{FAILURE_MARKER}: {lines[-1]}"] if lines and lines[-1] not in said else []
 
     def _setup_failure(self, pods: Sequence[PodInfo], message: str) -> list[str]:
         """Which setup job failed and how, and the last error line its failed containers logged."""
@@ -319,12 +361,19 @@ class ElasticBlastBackend:
         """Why pods are stuck or failed, in the cluster's words (for a timeout's error text)."""
         return [] if _on_aws(run) else pod_problems(self._pods(run))
 
-    def pod_logs(self, run: PreparedRun, tail_lines: int = 200) -> dict[str, str]:
-        """`"<pod>/<container>"` → log tail for the blast and results-export containers; {} if none is readable."""
+    def pod_logs(self, run: PreparedRun, tail_lines: int = 200) -> dict[str, str] | None:
+        """`"<pod>/<container>"` → log tail for the blast and results-export containers; {} if none is readable;
+        None on AWS, where the batches are AWS Batch jobs that log to CloudWatch and there are no pods to ask."""
         if _on_aws(run):
-            return {}  # AWS Batch jobs log to CloudWatch, not to pods
+            return None
         pods = self._pods(run)
         return self.pod_reader().read_logs(pods, LOG_CONTAINERS, tail_lines) if pods else {}
+
+    def pod_logs_elsewhere(self, run: PreparedRun) -> str:
+        """Where an AWS search's BLAST logs are (AWS Batch sends its jobs' output to CloudWatch Logs)."""
+        region = f" in {self.profile.aws_region}" if self.profile.aws_region else ""
+        return (f"AWS Batch sends the BLAST jobs' output to CloudWatch Logs (log group {AWS_BATCH_LOG_GROUP}{region}): "
+                f"open the jobs in the AWS Batch console, or `aws logs tail {AWS_BATCH_LOG_GROUP}`")
 
     def pod_reader(self) -> PodReader:
         if self._pod_reader is None:
@@ -353,6 +402,29 @@ class ElasticBlastBackend:
         with open_results(run.results_location, self.profile, self.settings, _elb_job_id(run)) as bucket:
             return bucket.download_batches(Path(dest), run.program, run.database_label,
                                            expected=len(run.batches) or None)  # None: ElasticBLAST split them
+
+    def results_database(self, run: PreparedRun) -> Path:
+        """The directory blast_formatter finds the search's database in, by the name the pods used (`db_label`).
+
+        A database in a bucket is downloaded into the run's directory once (`fetch_database`). An NCBI
+        database was read by the pods from NCBI's cloud copy, so this worker needs its own (BLASTDB).
+
+        Raises:
+            BackendError: the database is neither fetchable nor on this worker (`database_unavailable`).
+            TransientBackendError: the database's storage did not answer.
+        """
+        if run.database.startswith(_DB_URL_PREFIXES):
+            return fetch_database(run.database, run.workdir / DATABASE_DIR, self.profile, self.settings)
+        found = find_database(run.database_label, PROGRAMS[run.program][1])
+        if found is None:
+            name = run.database_label
+            raise BackendError(
+                f"blast_formatter needs the database {name!r} on this worker to render the hits (the cluster "
+                f"searched NCBI's copy): put it in a directory named by BLASTDB (update_blastdb.pl --decompress "
+                f"{name}) and re-run finalize",
+                code="database_unavailable",
+            )
+        return found
 
     # -- children ------------------------------------------------------------------------------
     def _elb(self, run: PreparedRun, command: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -427,10 +499,15 @@ def _elb_job_id(run: PreparedRun) -> str | None:
 
 
 def _same_cluster(one: PreparedRun, other: PreparedRun) -> bool:
-    """Whether two runs' inis name the same cluster (ElasticBLAST's default name when neither names one)."""
+    """Whether two runs' inis name the same cluster.
+
+    An ini without a name gets ElasticBLAST's default, `elasticblast-<user>-<md5(results)[:9]>`
+    (elb_config.py 1102-1105), so two unnamed searches share a cluster only if they share a results location.
+    """
     def cluster(run: PreparedRun) -> tuple[str, str]:
         cfg = read_config(run.config_path.read_text())
-        return cfg.get("cluster", "name", fallback=""), cloud_of_results(run.results_location)
+        name = cfg.get("cluster", "name", fallback="") or f"default for {run.results_location}"
+        return name, cloud_of_results(run.results_location)
 
     return one.backend == other.backend and cluster(one) == cluster(other)
 

@@ -75,8 +75,8 @@ ELB_TASKS: dict[str, tuple[str, ...]] = {
 GCP_MAX_LABEL_LENGTH = 63  # constants.py of elastic-blast 1.5.0
 AWS_MAX_TAG_LENGTH = 255
 # The variables through which ElasticBLAST's environment overrides the ini, and the ini key each one
-# overrides (config.py `_load_config_from_environment` of elastic-blast 1.5.0; CLOUDSDK_CORE_PROJECT
-# even wins over ELB_GCP_PROJECT there, and gcloud reads it too).
+# overrides (config.py `_load_config_from_environment` of elastic-blast 1.5.0 and of the Azure fork;
+# CLOUDSDK_CORE_PROJECT even wins over ELB_GCP_PROJECT there, and gcloud reads it too).
 ELB_CONFIG_ENV: dict[str, tuple[str, str]] = {
     "ELB_GCP_PROJECT": ("cloud-provider", "gcp-project"),
     "CLOUDSDK_CORE_PROJECT": ("cloud-provider", "gcp-project"),
@@ -87,6 +87,14 @@ ELB_CONFIG_ENV: dict[str, tuple[str, str]] = {
     "ELB_RESULTS": ("blast", "results"),
     "ELB_USE_PREEMPTIBLE": ("cluster", "use-preemptible"),
     "ELB_BID_PERCENTAGE": ("cluster", "bid-percentage"),
+    # The Azure fork adds its own (fork src/elastic_blast/config.py 94-107 at 7a47129); AZURE_ACR_NAME really
+    # sets the resource group there. The storage key is a credential the user may pass this way: not pinned.
+    "AZURE_ACR_RESOURCE_GROUP": ("cloud-provider", "azure-acr-resource-group"),
+    "AZURE_ACR_NAME": ("cloud-provider", "azure-resource-group"),
+    "AZURE_RESOURCE_GROUP": ("cloud-provider", "azure-resource-group"),
+    "AZURE_REGION": ("cloud-provider", "azure-region"),
+    "AZURE_STORAGE_ACCOUNT": ("cloud-provider", "azure-storage-account"),
+    "AZURE_STORAGE_ACCOUNT_CONTAINER": ("cloud-provider", "azure-storage-account-container"),
 }
 # Characters that break ElasticBLAST's substitution of the options into a YAML string and a bash line.
 _UNSAFE_OPTION_CHARS = re.compile(r"[\"\\$`\n\r;|&<>]")

@@ -14,12 +14,18 @@ What ElasticBLAST writes under a search's results location (elastic-blast-facts.
 directory when there is one. The bucket is read through `storage.Storage` (one
 fsspec code path for gs://, s3:// and Azure Blob); `check_results_location` lets
 `prepare` refuse a location that could not be read back before anything is submitted.
+
+Rendering the archives needs the search's database too (blast_formatter looks subject titles up in it, by the
+name the pods gave BLAST: the URL's last part). `fetch_database` copies a database the user uploaded to a bucket
+(`<db>.*`, every volume, or ElasticBLAST's other form `<db>.tar.gz`) into the run's directory, read the same way.
 """
 
 from __future__ import annotations
 
 import gzip
 import re
+import shutil
+import tarfile
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -42,6 +48,7 @@ __all__ = [
     "ResultsBucket",
     "batch_archives",
     "check_results_location",
+    "fetch_database",
     "locate_layout",
     "open_results",
 ]
@@ -242,3 +249,53 @@ def check_results_location(results: str, profile: ElbProfile, settings: Settings
         raise
     except BackendError as exc:
         raise ConfigError(f"cannot read the results location: {exc}", code=exc.code) from None
+
+
+def fetch_database(db: str, dest: Path, profile: ElbProfile, settings: Settings | None = None) -> Path:
+    """The BLAST database at bucket URL `db`, downloaded into the directory `dest` once; returns `dest`.
+
+    Every object `<db>.*` is copied (all volumes), or only `<db>.tar.gz` unpacked when there is one, as
+    ElasticBLAST's setup job does. The files land in a sibling directory renamed to `dest` when all are there,
+    so an interrupted download is fetched again, never taken for a database.
+
+    Raises:
+        BackendError: no such files (`database_unavailable`), or storage refused access.
+        TransientBackendError: storage did not answer.
+    """
+    if dest.is_dir():
+        return dest
+    where, _, label = db.rstrip("/").rpartition("/")
+    staging = dest.with_name(f"{dest.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        with open_storage(where, profile, settings) as storage:
+            names = [n for n in storage.names("listing the database files") if n.startswith(f"{label}.")]
+            names = [f"{label}.tar.gz"] if f"{label}.tar.gz" in names else [n for n in names if "/" not in n]
+            if not names:
+                raise BackendError(
+                    f"no files of the database {db} ({label}.*) in {where}: blast_formatter needs them to render "
+                    "the hits; upload them there again (makeblastdb, then copy every file) and re-run finalize",
+                    code="database_unavailable",
+                )
+            for name in names:
+                storage.download(name, staging / name, "downloading the search's database")
+        _unpack_tarball(staging / f"{label}.tar.gz")
+        staging.rename(dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # a part of a database would only mislead a later attempt
+        raise
+    return dest
+
+
+def _unpack_tarball(tarball: Path) -> None:
+    """Unpack a database tarball in its own directory, then drop it (as ElasticBLAST's setup job does)."""
+    if not tarball.is_file():
+        return
+    try:
+        with tarfile.open(tarball) as archive:
+            archive.extractall(tarball.parent, filter="data")  # no paths outside the directory, no devices
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise BackendError(f"{tarball.name} is not a readable tar.gz database: {exc}",
+                           code="database_unavailable") from exc
+    tarball.unlink()

@@ -73,6 +73,9 @@ _AUTH = re.compile(
     r"\b(401|403|unauthori[sz]ed|forbidden|must be logged in|credentials?|permission denied|access denied)\b",
     re.IGNORECASE,
 )
+# kubectl's own refusal: the Azure fork's status swallows it (fork azure.py 1576-1578, 1620-1621), logs it as a
+# WARNING and says SUBMITTING, so only these words tell a refused cluster from one still setting up.
+_KUBECTL_REFUSED = re.compile(r"must be logged in to the server|\((Unauthorized|Forbidden)\)")
 _CONFIG = re.compile(r"configuration|invalid|not a valid|No such file|not found", re.IGNORECASE)
 _REPORT_URL = re.compile(r",?\s*please help us improve ElasticBLAST.*$", re.IGNORECASE)
 # One AWS Batch job in `status --verbose` on AWS (aws.py `_check_status_extended`): ` 1. ` then `  Key: value`.
@@ -159,6 +162,12 @@ def parse_status(returncode: int, stdout: str, stderr: str, counts: PodCounts | 
         ...
         blastflow.errors.BackendError: cluster credentials rejected: elastic-blast status could not read the \
 search: error: You must be logged in to the server (Unauthorized)
+        >>> parse_status(3, "SUBMITTING\\n", "WARNING: pod query failed\\nerror: You must be logged in to the server "
+        ...              "(Unauthorized)\\n").state
+        Traceback (most recent call last):
+        ...
+        blastflow.errors.BackendError: cluster credentials rejected: elastic-blast status could not read the \
+search: error: You must be logged in to the server (Unauthorized)
     """
     out, err = sanitise(stdout or ""), sanitise(stderr or "")
     counts = parse_counts(out) or counts
@@ -169,8 +178,11 @@ search: error: You must be logged in to the server (Unauthorized)
     elif state is RunState.SUCCESS or (
         state is not None and (counts is not None or _says_state(out, state) or not err.strip())
     ):
-        if state is RunState.UNKNOWN and _AUTH.search(out + err):
-            # ElasticBLAST on GKE reports a refused kubectl as UNKNOWN, with kubectl's words as the detail.
+        if (state is RunState.UNKNOWN and _AUTH.search(out + err)) or (
+            state is RunState.SUBMITTING and _KUBECTL_REFUSED.search(err)
+        ):
+            # ElasticBLAST on GKE reports a refused kubectl as UNKNOWN, with kubectl's words as the detail;
+            # the Azure fork as SUBMITTING, with kubectl's words in a warning on stderr.
             raise _status_error(returncode, out, err)
         return RunStatus(state=state, counts=counts or PodCounts(), message=_details(out))
     raise _status_error(returncode, out, err)

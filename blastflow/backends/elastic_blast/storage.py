@@ -27,6 +27,7 @@ import errno
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
@@ -81,6 +82,11 @@ class Storage:
                 return self.fs.cat_file(f"{self.root}/{name}")
             except FileNotFoundError:
                 return None
+
+    def download(self, name: str, target: Path, action: str) -> None:
+        """Copy the object `<url>/<name>` to the file `target`, streamed (a database volume is gigabytes)."""
+        with self.errors(action):
+            self.fs.get_file(f"{self.root}/{name}", str(target))
 
     def errors(self, action: str) -> AbstractContextManager[None]:
         """Translate the storage libraries' exceptions into blastflow errors that say what to do."""

@@ -33,7 +33,9 @@ from blastflow.backends.local.run_files import (
 )
 from blastflow.errors import BackendError, ConfigError
 from blastflow.process import alive, send_signal, tail
+from blastflow.programs import PROGRAMS
 from blastflow.progress import progress_line
+from blastflow.results import find_database
 from blastflow.search import Batch, CheckedSearch, PodCounts, PreparedRun, RunState, RunStatus
 from blastflow.settings import Settings, get_settings
 
@@ -223,6 +225,26 @@ class LocalBackend:
             if any(line.strip() for line in lines):
                 logs[batch.name] = "\n".join(lines)
         return logs
+
+    def pod_logs_elsewhere(self, run: PreparedRun) -> str:
+        """Never needed here (`pod_logs` always answers); the per-batch log files, should anyone ask."""
+        return f"the per-batch log files under {RunFiles(run.workdir).pods}"
+
+    def results_database(self, run: PreparedRun) -> Path:
+        """The directory of the database the search used on this machine (the archives name it by that path).
+
+        Raises:
+            BackendError: it is gone since the search ran (`database_unavailable`).
+        """
+        found = find_database(run.database, PROGRAMS[run.program][1])
+        if found is None:
+            raise BackendError(
+                f"blast_formatter needs the database {run.database!r} the search used to render the hits, and it is "
+                "no longer there: restore it at that path (or, for a database name, in a directory named by "
+                "BLASTDB) and re-run finalize",
+                code="database_unavailable",
+            )
+        return found
 
     def fetch_results(self, run: PreparedRun, dest: Path) -> list[Path]:
         """Copy each batch's archive to `dest/batch_NNN.asn`, in batch order.

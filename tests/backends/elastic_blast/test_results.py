@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import subprocess
+import tarfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,20 +25,23 @@ from pathlib import Path
 
 import pytest
 
-from blastflow.backends.elastic_blast.backend import ElasticBlastBackend
+from blastflow.backends.elastic_blast import results as results_module
+from blastflow.backends.elastic_blast.backend import DATABASE_DIR, ElasticBlastBackend
 from blastflow.backends.elastic_blast.credentials import blob_credentials
 from blastflow.backends.elastic_blast.profile import ElbProfile
 from blastflow.backends.elastic_blast.results import (
     Markers,
     batch_archives,
     check_results_location,
+    fetch_database,
     locate_layout,
     open_results,
 )
 from blastflow.backends.elastic_blast.storage import storage_error
 from blastflow.errors import BackendError, ConfigError, TransientBackendError
+from blastflow.results import render_hits
 from blastflow.sanitise import sanitise
-from blastflow.search import SearchSpec
+from blastflow.search import PreparedRun, SearchSpec
 from blastflow.steps.prepare import check_search
 from tests.doubles.elb_doubles import PROT_DB, first_records
 from tests.doubles.storage_emulators import AwsKey, free_port
@@ -475,3 +479,96 @@ def test_batch_archive_names() -> None:
     assert batch_archives(names, "tblastn", "my.db") == [
         (2, "batch_002-tblastn-my.db.out.gz"), (10, "batch_010-tblastn-my.db.out.gz")
     ]
+
+
+# -- the search's database, for blast_formatter (finalize) ------------------------------------------------------
+
+
+def _run(workdir: Path, db: str, results: str, label: str = PROT_DB) -> PreparedRun:
+    """A prepared ElasticBLAST search of `db` (only what finalize reads)."""
+    return PreparedRun(job_id="job-1", backend="elastic-blast", program="blastp", workdir=workdir,
+                       config_path=workdir / "elastic-blast.ini", database=db, database_label=label,
+                       molecule="prot", results_location=results)  # fmt: skip
+
+
+def _archive_by_name(elb_blast_dbs: Path, out: Path) -> tuple[str, Path]:
+    """(query id, archive) of blastp with `-db sinvicta_prot` found in the current directory, as a pod runs it."""
+    record = ">" + first_records("prot", 1).split(">")[-1]
+    query, archive = out / "q.fa", out / "by_name.asn"
+    query.write_text(record)
+    subprocess.run(["blastp", "-db", PROT_DB, "-query", str(query), "-outfmt", "11", "-max_target_seqs", "5",
+                    "-out", str(archive)], check=True, capture_output=True, timeout=120, cwd=elb_blast_dbs)  # fmt: skip
+    return record[1:].split()[0], archive
+
+
+def test_a_database_in_the_bucket_is_fetched_once_and_renders_the_archives(
+    place: Place, elb_blast_dbs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {path.name: path.read_bytes() for path in elb_blast_dbs.glob(f"{PROT_DB}.*")}
+    place.put(files, under="dbs")
+    place.put({f"{PROT_DB}_v2.pin": b"another database", f"old/{PROT_DB}.pin": b"an older copy"}, under="dbs")
+    run = _run(tmp_path / "run", place.url(f"dbs/{PROT_DB}"), place.url())
+    backend = ElasticBlastBackend(profile=ElbProfile())
+
+    where = backend.results_database(run)
+
+    assert where == tmp_path / "run" / DATABASE_DIR
+    assert {path.name: path.read_bytes() for path in where.iterdir()} == files
+    monkeypatch.delenv("BLASTDB", raising=False)
+    monkeypatch.chdir(tmp_path)
+    query, archive = _archive_by_name(elb_blast_dbs, tmp_path)
+    hits = render_hits(archive, blastdb=where)
+    assert hits[0].subject == query and hits[0].description  # titles read from the fetched copy
+    monkeypatch.setattr(results_module, "open_storage", lambda *a, **k: pytest.fail("fetched twice"))
+    assert backend.results_database(run) == where  # once per run: finalize's retries reuse it
+
+
+def test_a_database_tarball_is_unpacked(place: Place, elb_blast_dbs: Path, tmp_path: Path) -> None:
+    """ElasticBLAST's other form of a user database: `<db>.tar.gz`, unpacked by its setup job."""
+    tarball = tmp_path / "db.tar.gz"
+    with tarfile.open(tarball, "w:gz") as archive:
+        for path in elb_blast_dbs.glob(f"{PROT_DB}.*"):
+            archive.add(path, arcname=path.name)
+    place.put({f"{PROT_DB}.tar.gz": tarball.read_bytes()}, under="dbs")
+
+    where = fetch_database(place.url(f"dbs/{PROT_DB}"), tmp_path / "blastdb", ElbProfile())
+
+    assert sorted(path.name for path in where.iterdir()) == sorted(p.name for p in elb_blast_dbs.glob(f"{PROT_DB}.*"))
+
+
+def test_a_database_missing_from_the_bucket_is_named_and_leaves_nothing_behind(place: Place, tmp_path: Path) -> None:
+    place.put({"other.pin": b"x"}, under="dbs")
+    url, workdir = place.url(f"dbs/{PROT_DB}"), tmp_path / "run"
+    with pytest.raises(BackendError, match=rf"no files of the database {re.escape(url)} \({PROT_DB}\.\*\)") as raised:
+        ElasticBlastBackend(profile=ElbProfile()).results_database(_run(workdir, url, place.url()))
+    assert raised.value.code == "database_unavailable"
+    assert list(workdir.iterdir()) == []  # no half-fetched database for a later attempt to trust
+
+
+def test_an_ncbi_database_is_the_one_on_this_worker(
+    elb_blast_dbs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cluster read NCBI's cloud copy; this worker renders with its own, found through BLASTDB."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BLASTDB", str(elb_blast_dbs))
+    backend = ElasticBlastBackend(profile=ElbProfile())
+    assert backend.results_database(_run(tmp_path, PROT_DB, "gs://bkt/r/job-1")) == elb_blast_dbs
+    with pytest.raises(BackendError) as raised:
+        backend.results_database(_run(tmp_path, "swissprot", "gs://bkt/r/job-1", label="swissprot"))
+    assert str(raised.value) == (
+        "blast_formatter needs the database 'swissprot' on this worker to render the hits (the cluster searched "
+        "NCBI's copy): put it in a directory named by BLASTDB (update_blastdb.pl --decompress swissprot) and "
+        "re-run finalize"
+    )
+    assert raised.value.code == "database_unavailable"
+
+
+def test_an_aws_search_has_no_pod_logs_and_says_where_they_are(tmp_path: Path) -> None:
+    """AWS Batch jobs are no pods: None (nothing to wait for), and CloudWatch named. (Belongs in test_backend.py.)"""
+    backend = ElasticBlastBackend(profile=ElbProfile(aws_region="us-east-1"))
+    run = _run(tmp_path, "s3://bkt/dbs/prot", "s3://bkt/results/job-1")
+    assert backend.pod_logs(run) is None
+    assert backend.pod_logs_elsewhere(run) == (
+        "AWS Batch sends the BLAST jobs' output to CloudWatch Logs (log group /aws/batch/job in us-east-1): "
+        "open the jobs in the AWS Batch console, or `aws logs tail /aws/batch/job`"
+    )

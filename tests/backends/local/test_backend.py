@@ -423,3 +423,17 @@ def _max_overlap(pods: list[PodState]) -> int:
         running += change
         peak = max(peak, running)
     return peak
+
+
+def test_results_database_is_the_one_the_search_used_until_it_is_gone(tmp_path: Path) -> None:
+    """The archives name the database by the path the search gave BLAST; finalize renders with its directory."""
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "p200.pin").touch()
+    run = PreparedRun(job_id="job-1", backend="local", program="blastp", workdir=tmp_path / "job",
+                      config_path=tmp_path / "job" / "run_config.json", database=str(tmp_path / "db" / "p200"),
+                      database_label="p200", molecule="prot")  # fmt: skip
+    backend = _backend(tmp_path)
+    assert backend.results_database(run) == tmp_path / "db"
+    (tmp_path / "db" / "p200.pin").unlink()
+    with pytest.raises(BackendError, match=r"needs the database '.*/db/p200' the search used .* no longer there"):
+        backend.results_database(run)
