@@ -127,21 +127,9 @@ def test_success_streams_counts_pods_and_fetches_real_archives(elb_world: ElbWor
 # prints only the failure sentence. BLAST's words are in <results>/<elb_job_id>/metadata/FAILURE.txt
 # (blast-run-aks.sh:75-81), which the backend reads for the failure text.
 
-def test_blast_failure_is_a_failure_and_its_failure_txt_blocks_the_results(elb_world: ElbWorld, tmp_path: Path) -> None:
-    elb_world.scenario("blast_failure")
-    backend, run = _prepare(tmp_path)
-    assert _submit(backend, run)[0] == 0
-
-    status = _status_until_done(backend, run)
-
-    assert status.state is RunState.FAILURE
-    with pytest.raises(BackendError, match=r"ElasticBLAST marked the search failed.*BLAST Database error") as failed:
-        backend.fetch_results(run, tmp_path / "archives")
-    assert failed.value.code == "blast_failed"
-
-
-
-def test_blast_failure_reports_the_blast_error(elb_world: ElbWorld, tmp_path: Path) -> None:
+def test_blast_failure_reports_the_blast_error_and_its_failure_txt_blocks_the_results(
+    elb_world: ElbWorld, tmp_path: Path
+) -> None:
     elb_world.scenario("blast_failure")
     backend, run = _prepare(tmp_path)
     assert _submit(backend, run)[0] == 0
@@ -152,7 +140,9 @@ def test_blast_failure_reports_the_blast_error(elb_world: ElbWorld, tmp_path: Pa
     assert status.state is RunState.FAILURE
     assert status.message.startswith("ElasticBLAST reports the search failed")
     assert "metadata/FAILURE.txt: BLAST Database error: No alias or index file found" in status.message
-
+    with pytest.raises(BackendError, match=r"ElasticBLAST marked the search failed.*BLAST Database error") as failed:
+        backend.fetch_results(run, tmp_path / "archives")
+    assert failed.value.code == "blast_failed"
 
 
 def test_an_early_failure_is_explained_by_the_failure_marker(elb_world: ElbWorld, tmp_path: Path) -> None:
