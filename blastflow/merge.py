@@ -124,6 +124,7 @@ class JobUpdate(BaseModel):
     host: str | None = None
     pid: int | None = None
     code_version: str | None = None
+    rerun_of: str | None = None
     results_location: str | None = None
     pod_logs: str | None = None
     steps: dict[StepName, StepUpdate] = Field(default_factory=dict)
@@ -143,6 +144,7 @@ _PLAIN_FIELDS = (
     "host",
     "pid",
     "code_version",
+    "rerun_of",
     "results_location",
     "pod_logs",
 )

@@ -190,6 +190,7 @@ class JobRecord(BaseModel):
     host: str | None = None
     pid: int | None = None
     code_version: str | None = None
+    rerun_of: str | None = None  # the job this one runs again (`blastflow rerun`, the page's Run again)
     phase: Phase = Phase.QUEUED
     status: JobStatus = JobStatus.QUEUED
     error: str | None = None

@@ -17,7 +17,19 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     from blastflow.query import Query
 
-__all__ = ["Batch", "CheckedSearch", "PodCounts", "PreparedRun", "Program", "RunState", "RunStatus", "SearchSpec"]
+__all__ = [
+    "SEARCH_FILE",
+    "Batch",
+    "CheckedSearch",
+    "PodCounts",
+    "PreparedRun",
+    "Program",
+    "RunState",
+    "RunStatus",
+    "SearchSpec",
+    "load_spec",
+    "save_spec",
+]
 
 
 Program = Literal["blastn", "blastp", "blastx", "tblastn", "tblastx"]
@@ -80,6 +92,7 @@ class PreparedRun(BaseModel):
     query_count: int = 0
     query_length: int = 0
     results_location: str = ""  # local directory or bucket URL
+    query_file: Path | None = None  # the whole query as searched, when the backend sizes the batches itself
 
     @property
     def run_file(self) -> Path:
@@ -92,6 +105,25 @@ class PreparedRun(BaseModel):
     @classmethod
     def load(cls, workdir: Path) -> PreparedRun:
         return cls.model_validate_json((workdir / "run.json").read_text())
+
+    def query_files(self) -> list[Path]:
+        """The query as searched, in BLAST's order: the batches, else the one file the backend batches itself."""
+        return [batch.path for batch in self.batches] or ([self.query_file] if self.query_file else [])
+
+
+SEARCH_FILE = "search.json"  # the SearchSpec as given, in the job's directory: provenance and reruns read it
+
+
+def save_spec(spec: SearchSpec, workdir: Path) -> Path:
+    """Keep the search as the user asked for it beside the run (`rerun` starts it again from this)."""
+    path = workdir / SEARCH_FILE
+    path.write_text(spec.model_dump_json(indent=2))
+    return path
+
+
+def load_spec(workdir: Path) -> SearchSpec:
+    """The search a job ran, as `save_spec` kept it; raises OSError or pydantic's ValidationError."""
+    return SearchSpec.model_validate_json((workdir / SEARCH_FILE).read_text())
 
 
 class PodCounts(BaseModel):

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from blastflow.provenance import BackendProvenance
 from blastflow.search import CheckedSearch, PodCounts, PreparedRun, RunStatus
 
 __all__ = ["Backend"]
@@ -76,6 +77,11 @@ class Backend(Protocol):
                 says how to provide it.
             TransientBackendError: its storage did not answer.
         """
+        ...
+
+    def provenance(self, run: PreparedRun) -> BackendProvenance:
+        """Each batch's BLAST command line (argv, as the backend runs it) and the backend's settings that
+        shaped the run, without anything secret (for `provenance.json`)."""
         ...
 
     def cancel(self, run: PreparedRun, others_live: Sequence[PreparedRun] = ()) -> str:

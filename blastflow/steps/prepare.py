@@ -15,7 +15,7 @@ from blastflow.model import Phase, StepName, StepStatus
 from blastflow.options import search_options
 from blastflow.programs import check_program, check_query_molecule
 from blastflow.query import load_query
-from blastflow.search import CheckedSearch, PreparedRun, SearchSpec
+from blastflow.search import CheckedSearch, PreparedRun, SearchSpec, save_spec
 from blastflow.steps.context import StepContext
 
 __all__ = ["check_search", "prepare"]
@@ -42,6 +42,7 @@ def prepare(ctx: StepContext, spec: SearchSpec) -> PreparedRun:
     log = ctx.log(StepName.PREPARE)
     log.add(f"Checking {spec.program} query, options and database")
     run = ctx.backend.prepare(ctx.job_id, check_search(spec), ctx.settings.job_dir(ctx.job_id))
+    save_spec(spec, run.workdir)  # provenance and `blastflow rerun` read the search back from here
     log.add(f"{run.query_count} queries, {run.query_length:,} residues ({run.molecule})")
     log.add(f"Database: {run.database_label}")
     if run.options:

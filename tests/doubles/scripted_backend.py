@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from blastflow.provenance import BackendProvenance
 from blastflow.search import CheckedSearch, PodCounts, PreparedRun, RunState, RunStatus
 
 
@@ -72,6 +73,9 @@ class ScriptedBackend:
 
     def results_database(self, run: PreparedRun) -> Path | None:
         return self._next("results_database", [self._database])
+
+    def provenance(self, run: PreparedRun) -> BackendProvenance:
+        return BackendProvenance(commands=[["blastp", "-query", "scripted.fa"]], profile={"scripted": "yes"})
 
     def cancel(self, run: PreparedRun, others_live: Sequence[PreparedRun] = ()) -> str:
         self.calls["cancel"] = self.calls.get("cancel", 0) + 1

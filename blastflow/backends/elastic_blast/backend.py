@@ -65,6 +65,7 @@ from blastflow.backends.elastic_blast.status import (
 from blastflow.batch import write_batches
 from blastflow.errors import BackendError, ConfigError, InputError, TransientBackendError
 from blastflow.programs import PROGRAMS, check_db_molecule
+from blastflow.provenance import BackendProvenance, profile_text
 from blastflow.query import Query
 from blastflow.results import find_database
 from blastflow.sanitise import sanitise
@@ -172,6 +173,7 @@ class ElasticBlastBackend:
             query_count=query.count,
             query_length=query.total_length,
             results_location=results,
+            query_file=queries,
         )
         run.save()
         return run
@@ -318,6 +320,25 @@ class ElasticBlastBackend:
         logs = self.pod_reader().read_logs(pods, containers, FAILURE_LOG_LINES) if pods else {}
         said = {key: error_lines(text) for key, text in sorted(logs.items())}
         return [f"{key}: {lines[-1]}" for key, lines in said.items() if lines and lines[-1] not in message]
+
+    def provenance(self, run: PreparedRun) -> BackendProvenance:
+        """The command each batch's pod runs, as ElasticBLAST 1.5's job template writes it
+        (templates/blast-batch-job.yaml.template, line 79: `${ELB_BLAST_PROGRAM} -db ${ELB_DB} -query
+        /blast/blastdb/batch_${JOB_NUM}.fa -out … -num_threads ${ELB_NUM_CPUS} ${ELB_BLAST_OPTIONS}`, where the
+        options get ` -outfmt 11` appended unless they name one: elb_config.py line 372), and the profile's
+        non-secret settings."""
+        options = [*run.options, *([] if "-outfmt" in run.options else ["-outfmt", "11"])]
+        threads = str(self.profile.num_cpus) if self.profile.num_cpus else "<num-cpus of the machine type>"
+        names = [batch.name.removeprefix("batch_") for batch in run.batches] or ["<N>"]
+        commands = [
+            [run.program, "-db", run.database, "-query", f"/blast/blastdb/batch_{num}.fa", "-out",
+             f"/blast/results/batch_{num}-{run.program}-{run.database}.out", "-num_threads", threads, *options]
+            for num in names
+        ]
+        secret = {name for name, info in ElbProfile.model_fields.items() if "SecretStr" in str(info.annotation)}
+        settings = self.profile.model_dump(exclude=secret | {"kubeconfig", "kube_context"})
+        note = "" if run.batches else "ElasticBLAST sized the batches itself: one line stands for every batch"
+        return BackendProvenance(commands=commands, profile=profile_text(settings), note=note)
 
     def cancel(self, run: PreparedRun, others_live: Sequence[PreparedRun] = ()) -> str:
         """`elastic-blast delete` for this search: stop it and release its cluster; results stay in the bucket.

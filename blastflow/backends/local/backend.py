@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import re
 import shutil
 import signal
@@ -35,6 +36,7 @@ from blastflow.errors import BackendError, ConfigError
 from blastflow.process import alive, send_signal, tail
 from blastflow.programs import PROGRAMS
 from blastflow.progress import progress_line
+from blastflow.provenance import BackendProvenance, profile_text
 from blastflow.results import find_database
 from blastflow.search import Batch, CheckedSearch, PodCounts, PreparedRun, RunState, RunStatus
 from blastflow.settings import Settings, get_settings
@@ -263,6 +265,18 @@ class LocalBackend:
             shutil.copyfile(files.pod_out(batch.name), copy)
             copies.append(copy)
         return copies
+
+    def provenance(self, run: PreparedRun) -> BackendProvenance:
+        """Each batch's command exactly as the supervisor runs it (`LocalConfig.pod_argv`), and its limits."""
+        config = LocalConfig.model_validate_json(run.config_path.read_bytes())
+        files = RunFiles(run.workdir)
+        return BackendProvenance(
+            commands=[config.pod_argv(batch, files.pod_out(batch.name)) for batch in config.batches],
+            profile=profile_text(
+                {"max_parallel": config.max_parallel, "threads_per_pod": config.threads_per_pod,
+                 "batch_retries": config.batch_retries, "host": platform.node()}
+            ),
+        )
 
     def cancel(self, run: PreparedRun, others_live: Sequence[PreparedRun] = ()) -> str:
         """Ask the supervisor to stop: a `cancel` file, then SIGTERM. Idempotent; finished batches stay.
