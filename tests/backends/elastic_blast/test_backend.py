@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -575,3 +576,23 @@ def test_a_fork_search_whose_jobs_were_deleted_after_their_ttl_stays_succeeded(
 
     assert status.state is RunState.SUCCESS and status.counts.succeeded == len(run.batches)
     assert "SUCCESS.txt" in status.message
+
+
+def test_provenance_gives_the_command_elastic_blasts_job_template_runs(
+    elb_world: ElbWorld, tmp_path: Path, real_elastic_blast: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BLASTFLOW_ELB_NUM_CPUS", "4")
+    backend, run = _prepare(tmp_path, options="-seg yes")
+    said = backend.provenance(run)
+    # The line the real job template echoes before it runs BLAST, with the template's variables filled in.
+    template = next(real_elastic_blast.parent.parent.glob("lib/python3*/site-packages/elastic_blast/templates/"
+                                                          "blast-batch-job.yaml.template")).read_text()
+    echoed = re.search(r"echo (\$\{ELB_BLAST_PROGRAM\} -db .*\$\{ELB_BLAST_OPTIONS\});", template)
+    assert echoed is not None
+    values = {"ELB_BLAST_PROGRAM": "blastp", "ELB_DB": PROT_DB, "JOB_NUM": "001", "ELB_NUM_CPUS": "4",
+              "ELB_BLAST_OPTIONS": "-seg yes -evalue 1e-05 -max_target_seqs 10 -outfmt 11"}
+    expected = re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], echoed.group(1))
+    assert " ".join(said.commands[1]) == expected and len(said.commands) == len(run.batches)
+    assert said.profile["num_cpus"] == "4" and "blob_connection_string" not in said.profile
+    secret = backend.profile.blob_connection_string  # the world's Azurite key: set, and left out
+    assert secret is not None and "AccountKey" not in repr(said) and secret.get_secret_value() not in repr(said)
