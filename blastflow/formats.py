@@ -1,0 +1,450 @@
+"""Every BLAST output format of a finished search, rendered on demand from its stored archive.
+
+`results.asn` is the batch archives concatenated (see `blastflow.results`). A
+format is made by `blast_formatter` from that archive, never by searching
+again: the archive is split back into its batches, each batch is rendered
+alone, and the per-batch outputs are merged into ONE output, the way BLAST+
+prints it when run directly over the whole query set with the same database
+and options. Rendering each batch alone (rather than the whole archive in one
+call) keeps every output in step with its batch even when a batch has no
+hits: SAM prints nothing at all for such a batch.
+
+What the merges do (small pure functions, tested alone):
+
+- pairwise (0): the first batch's header, every batch's queries, the last batch's footer.
+- XML (5): one document; `Iteration_iter-num` and the `Query_N` ids numbered across batches.
+- tabular with comments (7): one "# BLAST processed N queries" line with the total, at the end.
+- SAM (17, blastn only): one header (@HD, every batch's @SQ, the first @PG); `Query_N` reference names
+  numbered across batches, so batch 2's Query_1 does not collide with batch 1's.
+
+What still differs from a direct BLAST+ run (measured with BLAST+ 2.12 in tests/test_formats.py):
+
+- pairwise and XML: the per-query statistics blast_formatter prints (pairwise "Effective search space used";
+  XML `Statistics_eff-space`, `Statistics_hsp-len`) are recomputed by blast_formatter for the batch, not
+  the values the search used for that query. Hits, scores and e-values are the search's own.
+- SAM: the @PG line's command line is blast_formatter's, not the search's.
+
+Cached files live in `results_dir/formats/`, written to a temporary file and renamed, so a half-written file
+never counts; a cached file older than `results.asn` is made again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import re
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from blastflow.errors import BackendError, InputError
+from blastflow.hits import ARCHIVE_FILE, HITS_FILE
+from blastflow.provenance import NO_HITS_FILE
+
+__all__ = [
+    "FORMATS",
+    "FORMATS_DIR",
+    "OutputFormat",
+    "ResultsSummary",
+    "describe_results",
+    "formats_for",
+    "formatted",
+    "known_problem",
+    "merge_pairwise",
+    "merge_sam",
+    "merge_tabular_comments",
+    "merge_xml",
+    "split_archive",
+]
+
+FORMATS_DIR = "formats"
+_RENDER_TIMEOUT_S = 3600
+_ERROR_KEPT_S = 600  # a failed rendering is shown instead of its button this long, then tried again on a click
+_ARCHIVE_START = "Blast4-archive ::="
+_QUERY_N = re.compile(r"\bQuery_(\d+)\b")
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFormat:
+    """One downloadable output: BLAST's outfmt number (None: not made by blast_formatter), its file, its mime."""
+
+    outfmt: int | None
+    file_name: str
+    mime: str
+    description: str
+
+
+FORMATS: dict[str, OutputFormat] = {
+    "tsv": OutputFormat(None, HITS_FILE, "text/tab-separated-values",
+                        "Hits table, tab-separated, one row per hit with a header row (blastflow's columns)."),
+    "csv": OutputFormat(None, "hits.csv", "text/csv", "The same hits table as comma-separated values."),
+    "pairwise": OutputFormat(0, "pairwise.txt", "text/plain",
+                             "BLAST's pairwise report (outfmt 0): every alignment drawn out, as on the NCBI site."),
+    "xml": OutputFormat(5, "results.xml", "application/xml",
+                        "BLAST XML (outfmt 5): for programs that read BLAST XML, e.g. Biopython, Blast2GO."),
+    "tabular-comments": OutputFormat(7, "tabular-comments.tsv", "text/tab-separated-values",
+                                     "BLAST tabular with comment lines (outfmt 7): lists queries without hits too."),
+    "sam": OutputFormat(17, "results.sam", "text/plain",
+                        "SAM (outfmt 17, blastn only): alignments for samtools and genome browsers."),
+    "archive": OutputFormat(11, ARCHIVE_FILE, "application/octet-stream",
+                            "BLAST archive (ASN.1, outfmt 11): `blast_formatter -archive FILE -outfmt N` "
+                            "makes any other BLAST format from it."),
+}  # fmt: skip
+
+
+def formats_for(program: str) -> list[str]:
+    """The formats a search of `program` has: all of them, SAM only for blastn.
+
+    >>> "sam" in formats_for("blastn"), "sam" in formats_for("blastp")
+    (True, False)
+    """
+    return [name for name in FORMATS if name != "sam" or program == "blastn"]
+
+
+def formatted(results_dir: Path, fmt: str, *, program: str | None = None) -> Path:
+    """The file of format `fmt` for the results in `results_dir`, made (and cached) on the first call.
+
+    Args:
+        results_dir: a finished job's results directory (`job.results_location`).
+        fmt: a name in `FORMATS`.
+        program: the search's BLAST program; refuses SAM for anything but blastn (None: not checked here).
+
+    Returns:
+        The path of the file: `results.asn` / `hits.tsv` themselves, else a cached file in `formats/`.
+
+    Raises:
+        InputError: unknown format, or SAM for a program other than blastn.
+        BackendError: the archive (or hits file) is missing or blast_formatter cannot read it.
+    """
+    spec = _check_format(fmt, program)
+    if fmt in ("archive", "tsv"):
+        return _source(results_dir, spec.file_name)
+    if fmt == "csv":
+        source = _source(results_dir, HITS_FILE)
+        return _cached(results_dir, spec.file_name, source, lambda out: _tsv_to_csv(source, out))
+    archive = _source(results_dir, ARCHIVE_FILE)
+    failed = _error_file(results_dir, spec)
+    try:
+        made = _cached(results_dir, spec.file_name, archive, lambda out: _render(results_dir, archive, fmt, out))
+    except BackendError as exc:
+        with contextlib.suppress(OSError):  # a read-only results directory: the error still reaches the caller
+            failed.write_text(str(exc), encoding="utf-8")  # the page shows it instead of a button next time
+        raise
+    failed.unlink(missing_ok=True)
+    return made
+
+
+def known_problem(results_dir: Path, fmt: str) -> str | None:
+    """Why format `fmt` cannot be had, when that is known without rendering it; None: try.
+
+    Known: its source file is missing, the archive is not a BLAST archive at all, or rendering it already failed
+    (the error `formatted` recorded, for `_ERROR_KEPT_S` and as long as the archive has not been replaced since).
+    """
+    spec = FORMATS[fmt]
+    try:
+        source = _source(results_dir, HITS_FILE if spec.outfmt is None else ARCHIVE_FILE)
+    except BackendError as exc:
+        return str(exc)
+    if spec.outfmt is None:
+        return None
+    with source.open("rb") as handle:
+        start = handle.read(len(_ARCHIVE_START))
+    if start != _ARCHIVE_START.encode():
+        return f"{source} is not a BLAST archive (it does not start with {_ARCHIVE_START!r}): it was damaged"
+    failed = _error_file(results_dir, spec)
+    if not failed.is_file():
+        return None
+    recorded = failed.stat().st_mtime
+    if recorded < source.stat().st_mtime or time.time() - recorded > _ERROR_KEPT_S:
+        return None  # the archive was replaced, or time enough passed to try again (e.g. its database is back)
+    return failed.read_text(encoding="utf-8", errors="replace")
+
+
+def _error_file(results_dir: Path, spec: OutputFormat) -> Path:
+    return results_dir / FORMATS_DIR / f".{spec.file_name}.error"
+
+
+@dataclass(frozen=True, slots=True)
+class ResultsSummary:
+    """What a results directory holds: hit counts, the queries without hits, its files and the formats made."""
+
+    hits: int
+    queries_with_hits: int
+    no_hits: list[str] | None  # None: no `no_hits.txt` (a job finalized before it was written)
+    files: list[str]
+    made: list[str]  # formats already in the cache
+
+
+def describe_results(results_dir: Path) -> ResultsSummary:
+    """Count the hits and the queries with hits in `hits.tsv` (streamed) and read `no_hits.txt` if there is one.
+
+    Raises:
+        BackendError: `hits.tsv` is missing.
+    """
+    hits, queries = 0, set[str]()
+    with _source(results_dir, HITS_FILE).open(newline="", encoding="utf-8", errors="replace") as handle:
+        reader = csv.reader(handle, delimiter="\t")
+        next(reader, None)  # the header row
+        for row in reader:
+            hits += 1
+            queries.add(row[0])
+    no_hits_path = results_dir / NO_HITS_FILE
+    no_hits = no_hits_path.read_text(encoding="utf-8").split() if no_hits_path.is_file() else None
+    files = sorted(path.name for path in results_dir.iterdir() if path.is_file())
+    cache = results_dir / FORMATS_DIR
+    made = [name for name, spec in FORMATS.items() if (cache / spec.file_name).is_file()]
+    return ResultsSummary(hits, len(queries), no_hits, files, made)
+
+
+def _check_format(fmt: str, program: str | None) -> OutputFormat:
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}", code="unknown_format")
+    if fmt == "sam" and program is not None and program != "blastn":
+        raise InputError(
+            f"SAM (outfmt 17) exists only for blastn (BLAST+ writes it only for nucleotide-to-nucleotide "
+            f"alignments); this search is {program}: choose pairwise, xml or tabular-comments instead",
+            code="format_not_available",
+        )
+    return FORMATS[fmt]
+
+
+def _source(results_dir: Path, name: str) -> Path:
+    path = results_dir / name
+    if not path.is_file():
+        raise BackendError(
+            f"{path} is missing: the results directory was moved or cleaned up; every format is made from it, "
+            "so run the search again to have them",
+            code="results_missing",
+        )
+    return path
+
+
+def _cached(results_dir: Path, name: str, source: Path, make: Callable[[Path], None]) -> Path:
+    """`results_dir/formats/name`, made by `make(temp_path)` unless a copy newer than `source` is there."""
+    dest = results_dir / FORMATS_DIR / name
+    if dest.is_file() and dest.stat().st_mtime_ns >= source.stat().st_mtime_ns:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        make(tmp)
+        tmp.replace(dest)  # atomic: a reader sees the old file or the whole new one
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def _tsv_to_csv(source: Path, out: Path) -> None:
+    with source.open(newline="", encoding="utf-8") as src, out.open("w", newline="", encoding="utf-8") as dst:
+        csv.writer(dst, lineterminator="\n").writerows(csv.reader(src, delimiter="\t"))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Rendering: split the archive into batches, blast_formatter each, merge.
+# --------------------------------------------------------------------------------------------------------------
+
+
+def split_archive(lines: Iterable[str]) -> Iterator[list[str]]:
+    """The batch archives inside a concatenated archive, each as its lines (one batch if no marker is found)."""
+    batch: list[str] = []
+    for line in lines:
+        if line.startswith(_ARCHIVE_START) and batch:
+            yield batch
+            batch = []
+        batch.append(line)
+    if batch:
+        yield batch
+
+
+def _render(results_dir: Path, archive: Path, fmt: str, out: Path) -> None:
+    outfmt = FORMATS[fmt].outfmt
+    blastdb = results_dir.parent / "blastdb"  # an elastic-blast job's copy of its database
+    with tempfile.TemporaryDirectory(prefix="blastflow-formats-", dir=out.parent) as tmp:
+        rendered, counts = [], []
+        with archive.open(encoding="utf-8", errors="replace") as handle:
+            for index, batch in enumerate(split_archive(handle)):
+                part = Path(tmp) / f"batch_{index:03d}.asn"
+                part.write_text("".join(batch), encoding="utf-8")
+                counts.append(_query_count(batch))
+                rendered.append(_blast_formatter(archive, part, outfmt, blastdb if blastdb.is_dir() else None))
+        _write_merged(fmt, rendered, counts, out)
+
+
+def _query_count(batch: Sequence[str]) -> int:
+    """How many queries a batch archive holds: BLAST names them Query_1..Query_n (0 if they carry own ids)."""
+    return max((int(n) for line in batch for n in _QUERY_N.findall(line)), default=0)
+
+
+def _blast_formatter(archive: Path, part: Path, outfmt: int | None, blastdb: Path | None) -> Path:
+    out = part.with_suffix(".out")
+    argv = ["blast_formatter", "-archive", str(part), "-outfmt", str(outfmt), "-out", str(out)]
+    env = {**os.environ, "BLASTDB": str(blastdb)} if blastdb is not None else None
+    try:
+        done = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=_RENDER_TIMEOUT_S,
+            env=env,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise BackendError("BLAST+ is not installed here: blast_formatter was not found on PATH") from exc
+    if done.returncode != 0:
+        lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+        cause = lines[-1] if lines else f"exit code {done.returncode}"
+        raise BackendError(
+            f"{archive} cannot be read by blast_formatter: {cause} "
+            "(the archive must be whole and the search's database must still exist at the same path)",
+            code="archive_unreadable",
+        )
+    return out
+
+
+def _write_merged(fmt: str, rendered: Sequence[Path], counts: Sequence[int], out: Path) -> None:
+    def batches() -> Iterator[Iterator[str]]:
+        for path in rendered:
+            with path.open(encoding="utf-8", errors="replace") as handle:
+                yield iter(handle)
+
+    merges: dict[str, Callable[[], Iterable[str]]] = {
+        "pairwise": lambda: merge_pairwise(batches()),
+        "xml": lambda: merge_xml(batches()),
+        "tabular-comments": lambda: merge_tabular_comments(batches()),
+        "sam": lambda: merge_sam(batches, counts),
+    }
+    with out.open("w", encoding="utf-8") as dest:
+        dest.writelines(merges[fmt]())
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The merges: per-batch outputs (each an iterable of lines with their newlines) in, one output's lines out.
+# --------------------------------------------------------------------------------------------------------------
+
+
+def merge_pairwise(batches: Iterable[Iterable[str]]) -> Iterator[str]:
+    """Pairwise (outfmt 0): the first header, every batch's "Query=" sections, the last footer.
+
+    >>> one = ["BLASTP\\n", "\\n", "Query= a\\n", "hit\\n", "  Database: db\\n", "end\\n"]
+    >>> two = ["BLASTP\\n", "\\n", "Query= b\\n", "  Database: db\\n", "end\\n"]
+    >>> "".join(merge_pairwise([one, two]))
+    'BLASTP\\n\\nQuery= a\\nhit\\nQuery= b\\n  Database: db\\nend\\n'
+    """
+    footer: list[str] = []
+    for index, batch in enumerate(batches):
+        part = "header"
+        footer = []
+        for line in batch:
+            if part == "header" and line.startswith("Query="):
+                part = "body"
+            elif part == "body" and line.startswith("  Database:"):
+                part = "footer"
+            if part == "footer":
+                footer.append(line)
+            elif part == "body" or index == 0:
+                yield line
+    yield from footer
+
+
+def merge_xml(batches: Iterable[Iterable[str]]) -> Iterator[str]:
+    """BLAST XML (outfmt 5): one document, iterations and `Query_N` ids numbered across the batches.
+
+    >>> doc = ["<BlastOutput>\\n", "<BlastOutput_iterations>\\n", "<Iteration_iter-num>1</Iteration_iter-num>\\n",
+    ...        "<Iteration_query-ID>Query_1</Iteration_query-ID>\\n", "</BlastOutput_iterations>\\n",
+    ...        "</BlastOutput>\\n"]
+    >>> [line for line in merge_xml([doc, doc]) if "Iteration_" in line][2:]
+    ['<Iteration_iter-num>2</Iteration_iter-num>\\n', '<Iteration_query-ID>Query_2</Iteration_query-ID>\\n']
+    """
+    seen = 0  # iterations (queries) of the batches before this one
+    footer: list[str] = []
+    for index, batch in enumerate(batches):
+        part, footer, here = "header", [], 0
+        for line in batch:
+            if part == "body" and "</BlastOutput_iterations>" in line:
+                part = "footer"
+            if part == "footer":
+                footer.append(line)
+                continue
+            if part == "body":
+                if "<Iteration_iter-num>" in line:
+                    here += 1
+                    line = re.sub(r"(?<=<Iteration_iter-num>)\d+", str(seen + here), line)
+                elif "<Iteration_query-ID>" in line:
+                    line = _shift(line, seen)
+            if part == "body" or index == 0:
+                yield line
+            if part == "header" and "<BlastOutput_iterations>" in line:
+                part = "body"
+        seen += here
+    yield from footer
+
+
+def merge_tabular_comments(batches: Iterable[Iterable[str]]) -> Iterator[str]:
+    """Tabular with comments (outfmt 7): each batch's "# BLAST processed" line replaced by one total at the end.
+
+    >>> "".join(merge_tabular_comments([["# Query: a\\n", "# BLAST processed 1 queries\\n"],
+    ...                                 ["# Query: b\\n", "# Query: c\\n", "# BLAST processed 2 queries\\n"]]))
+    '# Query: a\\n# Query: b\\n# Query: c\\n# BLAST processed 3 queries\\n'
+    """
+    total = 0
+    for batch in batches:
+        for line in batch:
+            processed = re.fullmatch(r"# BLAST processed (\d+) quer(?:y|ies)\n?", line)
+            if processed:
+                total += int(processed.group(1))
+            else:
+                yield line
+    yield f"# BLAST processed {total} queries\n"
+
+
+def merge_sam(batches: Callable[[], Iterable[Iterable[str]]], counts: Sequence[int]) -> Iterator[str]:
+    """SAM (outfmt 17): one header, then every alignment; batch k's `Query_N` becomes `Query_(N + queries before)`.
+
+    `batches` is called twice (the header comes first, from every batch); `counts[k]` is how many queries batch k
+    searched, hits or not (a batch without hits prints nothing at all).
+
+    >>> one = ["@HD\\tVN:1.2\\n", "@SQ\\tSN:Query_2\\tLN:9\\n", "@PG\\tID:0\\n", "s1\\t0\\tQuery_2\\t1\\n"]
+    >>> two = ["@HD\\tVN:1.2\\n", "@SQ\\tSN:Query_1\\tLN:7\\n", "@PG\\tID:0\\n", "s2\\t0\\tQuery_1\\t1\\n"]
+    >>> "".join(merge_sam(lambda: [one, two], [2, 1])).splitlines()
+    ['@HD\\tVN:1.2', '@SQ\\tSN:Query_2\\tLN:9', '@SQ\\tSN:Query_3\\tLN:7', '@PG\\tID:0', 's1\\t0\\tQuery_2\\t1', \
+'s2\\t0\\tQuery_3\\t1']
+    """
+    offsets = [sum(counts[:k]) for k in range(len(counts))]
+    first: dict[str, list[str]] = {}
+    sequences: list[str] = []
+    for offset, batch in zip(offsets, batches(), strict=True):
+        for line in batch:
+            if line.startswith("@SQ"):
+                sequences.append(_renumber(line, offset))
+            elif line.startswith("@"):
+                first.setdefault(line[:3], []).append(line)
+    heads = [lines[0] for lines in first.values()]
+    yield from (line for line in heads if line.startswith("@HD"))
+    yield from sequences
+    yield from (line for line in heads if not line.startswith("@HD"))
+    for offset, batch in zip(offsets, batches(), strict=True):
+        yield from (_renumber(line, offset) for line in batch if not line.startswith("@"))
+
+
+def _renumber(line: str, offset: int) -> str:
+    """A SAM line with `Query_N` in its reference-name fields (SN:, RNAME, RNEXT) moved on by `offset`."""
+    if not offset:
+        return line
+    fields = line.split("\t")
+    columns = [1] if line.startswith("@SQ") else [2, 6]  # only names, never a subject id that looks alike
+    for column in columns:
+        if column < len(fields):
+            fields[column] = _shift(fields[column], offset)
+    return "\t".join(fields)
+
+
+def _shift(text: str, offset: int) -> str:
+    """`Query_N` in `text` as `Query_(N + offset)`: BLAST numbers queries from 1 in each batch."""
+    return _QUERY_N.sub(lambda m: f"Query_{int(m.group(1)) + offset}", text)
