@@ -43,13 +43,14 @@ from pathlib import Path
 
 from blastflow.errors import BackendError, InputError
 from blastflow.hits import ARCHIVE_FILE, HITS_FILE
-from blastflow.provenance import NO_HITS_FILE
+from blastflow.provenance import NO_HITS_FILE, PROVENANCE_FILE, read_provenance
 
 __all__ = [
     "FORMATS",
     "FORMATS_DIR",
     "OutputFormat",
     "ResultsSummary",
+    "database_dir",
     "describe_results",
     "formats_for",
     "formatted",
@@ -264,7 +265,7 @@ def split_archive(lines: Iterable[str]) -> Iterator[list[str]]:
 
 def _render(results_dir: Path, archive: Path, fmt: str, out: Path) -> None:
     outfmt = FORMATS[fmt].outfmt
-    blastdb = results_dir.parent / "blastdb"  # an elastic-blast job's copy of its database
+    blastdb = database_dir(results_dir)
     with tempfile.TemporaryDirectory(prefix="blastflow-formats-", dir=out.parent) as tmp:
         rendered, counts = [], []
         with archive.open(encoding="utf-8", errors="replace") as handle:
@@ -272,8 +273,21 @@ def _render(results_dir: Path, archive: Path, fmt: str, out: Path) -> None:
                 part = Path(tmp) / f"batch_{index:03d}.asn"
                 part.write_text("".join(batch), encoding="utf-8")
                 counts.append(_query_count(batch))
-                rendered.append(_blast_formatter(archive, part, outfmt, blastdb if blastdb.is_dir() else None))
+                rendered.append(_blast_formatter(archive, part, outfmt, blastdb))
         _write_merged(fmt, rendered, counts, out)
+
+
+def database_dir(results_dir: Path) -> Path | None:
+    """Where blast_formatter finds the search's database: the directory finalize used (`provenance.json`),
+    else an elastic-blast job's copy beside the results; None: the archive's own path, or BLASTDB, finds it."""
+    try:
+        recorded = read_provenance(results_dir / PROVENANCE_FILE).database.directory
+    except (OSError, ValueError):
+        recorded = ""
+    for place in (Path(recorded) if recorded else None, results_dir.parent / "blastdb"):
+        if place is not None and place.is_dir():
+            return place
+    return None
 
 
 def _query_count(batch: Sequence[str]) -> int:

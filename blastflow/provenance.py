@@ -83,6 +83,7 @@ class DatabaseInfo(BaseModel):
     bytes: int = 0
     sha256: dict[str, str] = Field(default_factory=dict)  # file name -> checksum
     note: str = ""  # why something is missing (not readable here, too large to hash)
+    directory: str = ""  # where finalize found it on the worker (blast_formatter's BLASTDB); "" for a path
 
 
 class Provenance(BaseModel):
@@ -155,7 +156,7 @@ def database_info(name: str, molecule: str, blastdb: Path | None) -> DatabaseInf
         return DatabaseInfo(name=name, note=f"blastdbcmd could not be run: {exc}")
     if done.returncode != 0:
         return DatabaseInfo(name=name, note=f"blastdbcmd -info failed: {_last_line(done.stderr)}")
-    info = _parse_info(name, done.stdout)
+    info = _parse_info(name, done.stdout).model_copy(update={"directory": str(blastdb) if blastdb else ""})
     return _with_checksums(info, _volume_files(done.stdout, blastdb))
 
 

@@ -215,3 +215,22 @@ def test_known_problem_names_what_is_known_without_rendering(searches: dict, tmp
     assert f"{tmp_path / HITS_FILE} is missing" in known_problem(tmp_path, "csv")
     (tmp_path / ARCHIVE_FILE).write_text("garbage\n")
     assert f"{tmp_path / ARCHIVE_FILE} is not a BLAST archive" in known_problem(tmp_path, "pairwise")
+
+
+def test_the_database_directory_finalize_recorded_is_where_blast_formatter_looks(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from blastflow.formats import database_dir
+    from blastflow.provenance import DatabaseInfo, Provenance, QueryInfo, write_provenance
+
+    results = tmp_path / "job" / "results"
+    results.mkdir(parents=True)
+    assert database_dir(results) is None  # a local search by path: the archive names the database itself
+    (tmp_path / "job" / "blastdb").mkdir()
+    assert database_dir(results) == tmp_path / "job" / "blastdb"  # an elastic-blast job's copy
+    found_by_blastdb = tmp_path / "dbs"
+    found_by_blastdb.mkdir()
+    write_provenance(results / "provenance.json", Provenance(
+        job_id="j", backend="local", program="blastp", query=QueryInfo(source="q", sequences=1, letters=1, sha256=""),
+        database=DatabaseInfo(name="swissprot", directory=str(found_by_blastdb)), recorded_at=datetime.now(UTC)))
+    assert database_dir(results) == found_by_blastdb
