@@ -34,7 +34,6 @@ import contextlib
 import csv
 import os
 import re
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -44,6 +43,7 @@ from pathlib import Path
 from blastflow.errors import BackendError, InputError
 from blastflow.hits import ARCHIVE_FILE, HITS_FILE
 from blastflow.provenance import NO_HITS_FILE, PROVENANCE_FILE, read_provenance
+from blastflow.results import FormatterError, blast_formatter
 
 __all__ = [
     "FORMATS",
@@ -63,7 +63,6 @@ __all__ = [
 ]
 
 FORMATS_DIR = "formats"
-_RENDER_TIMEOUT_S = 3600
 _ERROR_KEPT_S = 600  # a failed rendering is shown instead of its button this long, then tried again on a click
 _ARCHIVE_START = "Blast4-archive ::="
 _QUERY_N = re.compile(r"\bQuery_(\d+)\b")
@@ -296,30 +295,11 @@ def _query_count(batch: Sequence[str]) -> int:
 
 
 def _blast_formatter(archive: Path, part: Path, outfmt: int | None, blastdb: Path | None) -> Path:
-    out = part.with_suffix(".out")
-    argv = ["blast_formatter", "-archive", str(part), "-outfmt", str(outfmt), "-out", str(out)]
-    env = {**os.environ, "BLASTDB": str(blastdb)} if blastdb is not None else None
+    """Render one batch of `archive` (split out to `part`); errors name the stored archive, not the part."""
     try:
-        done = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=_RENDER_TIMEOUT_S,
-            env=env,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        raise BackendError("BLAST+ is not installed here: blast_formatter was not found on PATH") from exc
-    if done.returncode != 0:
-        lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
-        cause = lines[-1] if lines else f"exit code {done.returncode}"
-        raise BackendError(
-            f"{archive} cannot be read by blast_formatter: {cause} "
-            "(the archive must be whole and the search's database must still exist at the same path)",
-            code="archive_unreadable",
-        )
-    return out
+        return blast_formatter(part, part.with_suffix(".out"), str(outfmt), blastdb=blastdb)
+    except FormatterError as exc:
+        raise FormatterError(f"{archive} cannot be read by blast_formatter: {exc.cause}", exc.cause) from None
 
 
 def _write_merged(fmt: str, rendered: Sequence[Path], counts: Sequence[int], out: Path) -> None:

@@ -72,6 +72,7 @@ class QueryInfo(BaseModel):
     sequences: int
     letters: int
     sha256: str  # of the query as searched (the validated FASTA the batches hold, in order)
+    note: str = ""  # why the checksum or the no-hit list is missing
 
 
 class DatabaseInfo(BaseModel):
@@ -117,8 +118,11 @@ def file_sha256(paths: Iterable[Path]) -> str:
 
 def archive_blast_version(archive: Path) -> str:
     """The BLAST+ version that wrote a format-11 archive (its `ident`), e.g. "2.12.0+"; "" if not found."""
-    with archive.open("rb") as handle:
-        found = _IDENT.search(handle.read(4096))
+    try:
+        with archive.open("rb") as handle:
+            found = _IDENT.search(handle.read(4096))
+    except OSError:
+        return ""
     return found.group(1).decode("ascii", "replace") if found else ""
 
 
@@ -213,7 +217,7 @@ def provenance_rows(p: Provenance) -> list[tuple[str, str]]:
         ("Database", f"{db.title or db.name} ({counts}; {db.date or 'date unknown'})"),
         ("Database checksum", checksum),
         ("Query", f"{p.query.source}: {p.query.sequences:,} sequences, {p.query.letters:,} letters"),
-        ("Query SHA-256", p.query.sha256),
+        ("Query SHA-256", p.query.sha256 or p.query.note or "-"),
         ("Parameters", params),
         ("Command (batch 1)", p.commands[0] if p.commands else p.commands_note or "-"),
         ("Backend", " ".join([p.backend, *(f"{k}={v}" for k, v in p.profile.items())])),

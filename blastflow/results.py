@@ -1,7 +1,9 @@
 """Search results: batch archives (format 11) rendered to one hits table, and merged into one archive.
 
 Each batch's archive is rendered with `blast_formatter -outfmt "6 <HIT_FIELDS>"`
-and the batches' hits are written, in batch order, to `hits.tsv`. The merged
+and the batches' hits are streamed, in batch order, to `hits.tsv` and then to
+`hits.parquet` (`blastflow.hits.tsv_to_parquet`): no step holds every hit in
+memory, so a search with millions of hits finalizes in bounded memory. The merged
 archive `results.asn` is the batch archives concatenated in order:
 `blast_formatter -archive results.asn` reads such a file as one search and
 renders every batch (checked against BLAST+ 2.12 in tests/test_results.py), so
@@ -14,20 +16,33 @@ says where this machine already has one).
 
 from __future__ import annotations
 
+import csv
 import glob
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from blastflow.errors import BackendError
-from blastflow.hits import ARCHIVE_FILE, HIT_FIELDS, HITS_FILE, Hit, parse_outfmt6, write_hits
+from blastflow.hits import (
+    ARCHIVE_FILE,
+    HIT_COLUMNS,
+    HIT_FIELDS,
+    HITS_FILE,
+    PARQUET_FILE,
+    Hit,
+    parse_outfmt6,
+    read_hits,
+    tsv_to_parquet,
+)
 from blastflow.programs import Molecule
 
-__all__ = ["Results", "find_database", "merge_archives", "merge_results", "render_hits"]
+__all__ = [
+    "FormatterError", "Results", "blast_formatter", "find_database", "merge_archives", "merge_results", "render_hits",
+]
 
 _FIELDS = HIT_FIELDS.split()
 _TITLE = _FIELDS.index("stitle")  # the one free-text field: a title may hold tabs
@@ -36,12 +51,21 @@ _RENDER_TIMEOUT_S = 3600
 
 @dataclass(frozen=True, slots=True)
 class Results:
-    """The merged results: where they are, every hit in order, and how many hits each batch gave."""
+    """The merged results: where they are, and how many hits each batch gave."""
 
     hits_path: Path
     archive_path: Path
-    hits: list[Hit]
     batch_hits: tuple[int, ...]
+    parquet_path: Path | None = None
+
+    @property
+    def hit_count(self) -> int:
+        return sum(self.batch_hits)
+
+    @property
+    def hits(self) -> list[Hit]:
+        """Every hit in order, read back from `hits.tsv` (for tests and small searches: finalize never asks)."""
+        return read_hits(self.hits_path)
 
 
 def render_hits(archive: Path, *, what: str = "", blastdb: Path | None = None) -> list[Hit]:
@@ -57,26 +81,51 @@ def render_hits(archive: Path, *, what: str = "", blastdb: Path | None = None) -
         BackendError: blast_formatter is missing or cannot read the archive (or its database).
     """
     with tempfile.TemporaryDirectory(prefix="blastflow-render-") as tmp:
-        out = Path(tmp) / "hits.tsv"
-        argv = ["blast_formatter", "-archive", str(archive), "-outfmt", f"6 {HIT_FIELDS}", "-out", str(out)]
-        # The child's own environment: the worker's BLASTDB stays as it is for everything else in this process.
-        env = {**os.environ, "BLASTDB": str(blastdb)} if blastdb is not None else None
-        try:
-            done = subprocess.run(
-                argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=_RENDER_TIMEOUT_S,
-                env=env, check=False,
-            )
-        except FileNotFoundError as exc:
-            raise BackendError("BLAST+ is not installed here: blast_formatter was not found on PATH") from exc
-        if done.returncode != 0:
-            lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
-            cause = lines[-1] if lines else f"exit code {done.returncode}"
-            raise BackendError(
-                f"blast_formatter could not render {what or archive.name}: {cause} "
-                "(the database the search used must still exist at the same path)"
-            )
+        out = _format(archive, Path(tmp) / "hits.tsv", what=what, blastdb=blastdb)
         with out.open(encoding="utf-8", errors="replace") as handle:
             return list(parse_outfmt6(_untab_titles(handle)))
+
+
+def _format(archive: Path, out: Path, *, what: str, blastdb: Path | None) -> Path:
+    """Run blast_formatter on one archive into `out` (outfmt 6 with `HIT_FIELDS`)."""
+    try:
+        return blast_formatter(archive, out, f"6 {HIT_FIELDS}", blastdb=blastdb)
+    except BackendError as exc:
+        raise BackendError(f"blast_formatter could not render {what or archive.name}: {exc.cause}") from None
+
+
+class FormatterError(BackendError):
+    """blast_formatter refused an archive; `cause` is its own last words."""
+
+    def __init__(self, message: str, cause: str) -> None:
+        super().__init__(message, code="archive_unreadable")
+        self.cause = cause
+
+
+def blast_formatter(archive: Path, out: Path, outfmt: str, *, blastdb: Path | None) -> Path:
+    """`blast_formatter -archive ARCHIVE -outfmt OUTFMT -out OUT` with the search's database directory as BLASTDB.
+
+    Raises:
+        BackendError: BLAST+ is missing; `FormatterError` naming the archive and blast_formatter's last
+            error line when it cannot render it.
+    """
+    argv = ["blast_formatter", "-archive", str(archive), "-outfmt", outfmt, "-out", str(out)]
+    # The child's own environment: the worker's BLASTDB stays as it is for everything else in this process.
+    env = {**os.environ, "BLASTDB": str(blastdb)} if blastdb is not None else None
+    try:
+        done = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=_RENDER_TIMEOUT_S,
+            env=env, check=False,
+        )
+    except FileNotFoundError as exc:
+        raise BackendError("BLAST+ is not installed here: blast_formatter was not found on PATH") from exc
+    if done.returncode != 0:
+        lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+        cause = (lines[-1] if lines else f"exit code {done.returncode}") + (
+            " (the archive must be whole and the database the search used must still exist at the same path)"
+        )
+        raise FormatterError(f"{archive} cannot be read by blast_formatter: {cause}", cause)
+    return out
 
 
 def find_database(db: str, molecule: Molecule) -> Path | None:
@@ -124,27 +173,44 @@ def merge_archives(archives: Sequence[Path], dest: Path) -> Path:
 def merge_results(
     archives: Sequence[Path], dest_dir: Path, *, program: str | None = None, blastdb: Path | None = None
 ) -> Results:
-    """Render every batch archive to `hits.tsv` and merge the archives into `results.asn`.
+    """Render every batch archive to `hits.tsv` and `hits.parquet`, and merge the archives into `results.asn`.
 
     Args:
         archives: the batch archives, in batch order (as `Backend.fetch_results` returns them).
-        dest_dir: where `hits.tsv` and `results.asn` go (created if needed).
+        dest_dir: where `hits.tsv`, `hits.parquet` and `results.asn` go (created if needed).
         program: the search's BLAST program, named in errors.
         blastdb: the directory holding the search's database (`Backend.results_database`), for blast_formatter.
 
     Returns:
-        The paths written, every hit in order, and each batch's hit count.
+        The paths written and each batch's hit count.
 
     Raises:
         BackendError: an archive cannot be rendered.
     """
     dest_dir.mkdir(parents=True, exist_ok=True)
     label = f"the {program} results of" if program else "the results of"
-    per_batch = [render_hits(archive, what=f"{label} {archive.stem}", blastdb=blastdb) for archive in archives]
-    hits = [hit for batch in per_batch for hit in batch]
     hits_path = dest_dir / HITS_FILE
-    write_hits(hits_path, hits)
+    counts = []
+    with hits_path.open("w", newline="") as handle, tempfile.TemporaryDirectory(prefix="blastflow-render-") as tmp:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")  # as `write_hits` writes it
+        writer.writerow(HIT_COLUMNS)
+        for archive in archives:
+            out = _format(archive, Path(tmp) / "batch.tsv", what=f"{label} {archive.stem}", blastdb=blastdb)
+            counts.append(_append_rows(out, writer.writerow))
+    parquet_path = dest_dir / PARQUET_FILE
+    tsv_to_parquet(hits_path, parquet_path)
     archive_path = merge_archives(archives, dest_dir / ARCHIVE_FILE)
     return Results(
-        hits_path=hits_path, archive_path=archive_path, hits=hits, batch_hits=tuple(len(b) for b in per_batch)
+        hits_path=hits_path, archive_path=archive_path, batch_hits=tuple(counts), parquet_path=parquet_path
     )
+
+
+def _append_rows(rendered: Path, write_row: Callable[[list[str]], object]) -> int:
+    """Copy one batch's blast_formatter rows (titles untabbed, comments skipped) to the hits file; count them."""
+    count = 0
+    with rendered.open(encoding="utf-8", errors="replace") as handle:
+        for line in _untab_titles(handle):
+            if line and not line.startswith("#"):
+                write_row(line.split("\t"))
+                count += 1
+    return count

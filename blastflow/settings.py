@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     store_outage_s: float = Field(default=300.0, ge=0)  # how long a step keeps retrying an unreachable store
     quiet_threshold_s: float = Field(default=900.0, gt=0)  # reconcile: a live job silent this long is lost
     prefect_ui_url: str | None = None
+    # The monitoring page as a notification links to it (`<monitor_url>/?job=<job id>`).
+    monitor_url: str = "http://localhost:8501"
+    # `blastflow up` notifies this webhook when a search ends (a Slack/Teams URL carries a token: a secret).
+    # Unset: `up` leaves notifications as they are; empty: `up` removes them (as `--no-notify`).
+    notify_url: SecretStr | None = None
+    notify_kind: str | None = None  # webhook, slack or teams; unset: chosen from the URL's host
 
     @property
     def jobs_dir(self) -> Path:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from blastflow.hits import Hit
 from blastflow.model import JobRecord
 
 __all__ = ["summary_markdown", "top_hits_table"]
@@ -15,54 +15,66 @@ def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def top_hits_table(hits: Sequence[Hit], limit: int = 25) -> list[dict[str, object]]:
-    """The best hits (lowest e-value, then highest bit score) as rows for a table artifact.
+def top_hits_table(best: Sequence[Mapping[str, Any]], limit: int = 25) -> list[dict[str, object]]:
+    """The best hits as rows for a table artifact, from rows already best first (`hit_query.top_hits`).
+
+    Rows are keyed by `Hit` field names; the whole search is never a list here (it can have millions of hits).
 
     Example:
-        >>> h = Hit("q1", "s1", "kinase", 99.5, 300, 1, 0, 1, 300, 1, 300, 1e-50, 500.0, 100.0, 300, 310)
+        >>> h = {"query": "q1", "subject": "s1", "description": "kinase", "pct_identity": 99.5, "length": 300,
+        ...      "evalue": 1e-50, "bitscore": 500.0, "query_coverage": 100.0}
         >>> top_hits_table([h])[0]["subject"], top_hits_table([h])[0]["evalue"]
         ('s1', '1e-50')
     """
-    best = sorted(hits, key=lambda h: (h.evalue, -h.bitscore))[:limit]
     return [
         {
-            "query": h.query,
-            "subject": h.subject,
-            "description": h.description,
-            "pct_identity": round(h.pct_identity, 2),
-            "length": h.length,
-            "evalue": f"{h.evalue:.3g}",
-            "bitscore": round(h.bitscore, 1),
-            "query_coverage": round(h.query_coverage, 1),
+            "query": h["query"],
+            "subject": h["subject"],
+            "description": h["description"],
+            "pct_identity": round(h["pct_identity"], 2),
+            "length": int(h["length"]),
+            "evalue": f"{h['evalue']:.3g}",
+            "bitscore": round(h["bitscore"], 1),
+            "query_coverage": round(h["query_coverage"], 1),
         }
-        for h in best
+        for h in best[:limit]
     ]
 
 
-def summary_markdown(job: JobRecord, hits: Sequence[Hit], pod_logs: str, limit: int = 10) -> str:
-    """A short markdown report of a finished search.
+def summary_markdown(
+    job: JobRecord, pod_logs: str, *, hits: int, queries_hit: int, best: Sequence[Mapping[str, Any]], limit: int = 10,
+    without_hits: Sequence[str] = (),
+) -> str:
+    """A short markdown report of a finished search: its counts and its `limit` best hits (`best`, best first).
 
     Example:
         >>> from datetime import UTC, datetime
         >>> t = datetime(2026, 1, 1, tzinfo=UTC)
         >>> job = JobRecord(job_id="j", title="demo", program="blastp", database="prot", created_at=t, updated_at=t)
-        >>> "**0** hits" in summary_markdown(job, [], "captured")
+        >>> "**0** hits" in summary_markdown(job, "captured", hits=0, queries_hit=0, best=[])
         True
     """
-    queries_hit = len({h.query for h in hits})
     lines = [
         f"# {_cell(job.title or 'BLAST search')}",
         "",
         f"- program: `{job.program}`; database: `{_cell(job.database)}`; backend: `{job.backend}`",
         f"- queries: {job.query_count:,} ({job.query_length:,} residues); with hits: {queries_hit:,}",
-        f"- **{len(hits):,}** hits; results: `{_cell(job.results_location or '-')}`",
+        f"- **{hits:,}** hits; results: `{_cell(job.results_location or '-')}`",
+        *([f"- queries without hits: {len(without_hits):,} ({_cell(_first(without_hits))}; all in `no_hits.txt`)"]
+          if without_hits else []),
         f"- pod logs: {pod_logs}",
     ]
-    if hits:
+    if best:
         lines += ["", "| query | subject | % id | e-value | bit score |", "|---|---|---:|---:|---:|"]
-        for row in top_hits_table(hits, limit):
+        for row in top_hits_table(best, limit):
             lines.append(
                 f"| {_cell(row['query'])} | {_cell(row['subject'])} | {row['pct_identity']} | {row['evalue']} "
                 f"| {row['bitscore']} |"
             )
     return "\n".join(lines)
+
+
+def _first(ids: Sequence[str], shown: int = 5) -> str:
+    """The first few ids, and how many more."""
+    more = len(ids) - shown
+    return ", ".join(ids[:shown]) + (f" and {more:,} more" if more > 0 else "")

@@ -9,12 +9,14 @@ from typing import Literal
 
 from prefect import flow
 from prefect.runtime import deployment, flow_run
+from prefect.states import Completed, Failed
 from pydantic import ValidationError
 
 from blastflow.errors import ConfigError, InputError
 from blastflow.failure import failure_update
 from blastflow.merge import JobUpdate
 from blastflow.model import Phase, is_job_id
+from blastflow.notify import completed_message, failed_message
 from blastflow.search import Program, SearchSpec
 from blastflow.store import StateStore
 from blastflow.version import code_version
@@ -77,6 +79,7 @@ def blast_search(
     title: str = "",
     job_id: str | None = None,
     dry_run: bool = False,
+    rerun_of: str | None = None,
 ) -> dict[str, object]:
     """Run a BLAST search and record every step in the job store.
 
@@ -95,13 +98,14 @@ def blast_search(
         job_id: Job id to use (UUID4); empty to use the flow run id.
         dry_run: Check everything and write the backend's config, then stop: nothing is submitted. The
             result holds the config's path and content and the command that would run.
+        rerun_of: The job id this search runs again (set by `blastflow rerun` and the page's Run again).
 
     Returns:
         The job id, its final phase, the hit count and where the results are.
     """
     job_id = _job_id(job_id)
     jobs = store()
-    jobs.update(job_id, _queued(job_id, program=program, query=query, title=title, backend=backend))
+    jobs.update(job_id, _queued(job_id, program=program, query=query, title=title, backend=backend, rerun_of=rerun_of))
     try:
         spec = _search_spec(
             program=program,
@@ -117,8 +121,11 @@ def blast_search(
         result = _run_steps(job_id, backend, spec, dry_run=dry_run)
     except Exception as exc:
         _record_failure(jobs, job_id, exc)
-        raise
-    return {"job_id": job_id, "phase": Phase.COMPLETED.value, **result}
+        # Failed with a sanitised message (Prefect shows it, notifications send it); a direct call still raises exc.
+        return Failed(message=failed_message(exc), data=exc)  # type: ignore[return-value]
+    summary = {"job_id": job_id, "phase": Phase.COMPLETED.value, **result}
+    # The hit count in the state message, where the notification automation can read it; callers get the dict.
+    return Completed(message=completed_message(summary), data=summary)  # type: ignore[return-value]
 
 
 def _job_id(requested: str | None) -> str:
@@ -129,7 +136,7 @@ def _job_id(requested: str | None) -> str:
     return job_id
 
 
-def _queued(job_id: str, *, program: str, query: str, title: str, backend: str) -> JobUpdate:
+def _queued(job_id: str, *, program: str, query: str, title: str, backend: str, rerun_of: str | None) -> JobUpdate:
     """The job's first record: queued, with what it searches and where this run executes."""
     return JobUpdate(
         job_id=job_id,
@@ -141,8 +148,16 @@ def _queued(job_id: str, *, program: str, query: str, title: str, backend: str) 
         host=socket.gethostname(),
         pid=os.getpid(),
         code_version=code_version(),
+        rerun_of=_rerun_of(rerun_of),
         source="flow",
     )
+
+
+def _rerun_of(original: str | None) -> str | None:
+    """The job a rerun names, which must be a job id (a UUID4), or None."""
+    if original and not is_job_id(original):
+        raise InputError(f"rerun_of {original!r} is not a job id (a UUID4); leave it empty for a new search")
+    return original or None
 
 
 def _default_title(program: str, query: str) -> str:

@@ -121,6 +121,10 @@ def _run_search(**params: object) -> None:
     if result.get("dry_run"):
         _print_dry_run(result)
         return
+    _print_result(result)
+
+
+def _print_result(result: dict[str, object]) -> None:
     job = _job(str(result["job_id"]))
     typer.echo("")
     _print_job(job)
@@ -139,6 +143,31 @@ def _print_dry_run(result: dict[str, object]) -> None:
 def show(job_id: str) -> None:
     """Show a job: phase, error, and each step with its duration and last output."""
     _print_job(_job(job_id), tails=True)
+
+
+@app.command()
+def rerun(
+    job_id: str,
+    new_job_id: Annotated[str | None, typer.Option("--job-id", help="Id for the new job (UUID4; default: new)")] = None,
+) -> None:
+    """Run a job's search again as a new job linked to it (through the blast-search deployment when the stack is up)."""
+    from blastflow.model import is_job_id
+    from blastflow.model import new_job_id as fresh_id
+    from blastflow.settings import get_settings
+    from ops.rerun import start_rerun
+
+    if new_job_id is not None and not is_job_id(new_job_id):
+        raise _fail(f"--job-id {new_job_id!r} is not a UUID4; leave it out for a new one")
+    original = _job(job_id)
+    try:
+        started = start_rerun(original, get_settings(), new_job_id or fresh_id())
+    except BlastflowError as exc:
+        raise _fail(str(exc)) from exc
+    if started.result is not None:
+        _print_result(started.result)
+        return
+    typer.echo(f"Rerun of {original.job_id} started as job {started.job_id} through the blast-search deployment "
+               f"(flow run {started.flow_run_id}).\nFollow it: blastflow logs {started.job_id} --follow")
 
 
 @app.command()
@@ -202,16 +231,27 @@ def up(
     port: Annotated[int, typer.Option(help="Port of the Prefect server (UI and API)")] = 4200,
     k8s: Annotated[bool, typer.Option("--k8s", help="Also create the Kubernetes pool and deploy to it")] = False,
     force: Annotated[bool, typer.Option("--force", help="Restart the worker even while it runs searches")] = False,
+    notify: Annotated[
+        str | None,
+        typer.Option(help="Webhook URL to notify when a search ends (generic JSON, Slack or Teams); "
+                     "default BLASTFLOW_NOTIFY_URL", show_default=False),
+    ] = None,
+    notify_kind: Annotated[
+        str | None, typer.Option(help="webhook, slack or teams (default: from the URL's host)", show_default=False)
+    ] = None,
+    no_notify: Annotated[bool, typer.Option("--no-notify", help="Remove the notification")] = False,
 ) -> None:
     """Start (or update) the local Prefect stack: server, work pool, deployments, worker, zombie detection."""
     from ops import stack
 
+    notify_url = "" if no_notify else notify
     try:
-        state = stack.up(port=port, k8s=k8s, force=force, echo=typer.echo)
+        state = stack.up(port=port, k8s=k8s, force=force, echo=typer.echo, notify_url=notify_url,
+                         notify_kind=notify_kind)
     except BlastflowError as exc:
-        raise _fail(str(exc)) from exc
+        raise _fail(_masked(str(exc), notify_url)) from exc
     except Exception as exc:
-        raise _fail(f"{type(exc).__name__}: {exc}") from exc
+        raise _fail(_masked(f"{type(exc).__name__}: {exc}", notify_url)) from exc
     typer.echo("")
     for line in state.lines():
         typer.echo(line)
@@ -221,6 +261,13 @@ def up(
         f"\nWatch it:       BLASTFLOW_PREFECT_UI_URL={state.ui_url} blastflow ui"
         "\nStop it all:    blastflow down"
     )
+
+
+def _masked(message: str, url: str | None) -> str:
+    """An error message without the notification URL (it carries a token) in it."""
+    from blastflow.notify import masked_url
+
+    return message.replace(url, masked_url(url)) if url else message
 
 
 @app.command()
@@ -245,9 +292,91 @@ def status() -> None:
         typer.echo(line)
 
 
+@app.command()
+def results(
+    job_id: str,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="tsv, csv, pairwise, xml, tabular-comments, sam or archive")
+    ] = None,
+    out: Annotated[
+        str | None, typer.Option("--out", help="Write the format to this file ('-': to standard output)")
+    ] = None,
+) -> None:
+    """A finished job's results: a summary, or one output format (made from the stored BLAST archive, cached)."""
+    import shutil
+
+    from blastflow.formats import formatted
+
+    job = _job(job_id)
+    results_dir = _results_dir(job)
+    if fmt is None:
+        _print_results_summary(job, results_dir)
+        return
+    try:
+        path = formatted(results_dir, fmt, program=job.program or None)
+    except BlastflowError as exc:
+        raise _fail(str(exc)) from exc
+    if out is None:
+        typer.echo(str(path))
+    elif out == "-":
+        with path.open("rb") as source:
+            shutil.copyfileobj(source, sys.stdout.buffer)
+    else:
+        try:
+            shutil.copyfile(path, out)
+        except OSError as exc:
+            raise _fail(f"cannot write {out}: {exc.strerror or exc}; name a file in a directory that exists") from exc
+        typer.echo(f"{fmt} written to {out}", err=True)
+
+
+def _results_dir(job: JobRecord) -> Path:
+    """The job's local results directory; exit 1 saying why there is none (not finished, failed, elsewhere)."""
+    from blastflow.formats import formats_for
+    from blastflow.model import PHASE_MESSAGES, Phase
+
+    future = ", ".join(formats_for(job.program)) if job.program else "all of them"
+    if job.phase is not Phase.COMPLETED:
+        status = f"{job.status.value} ({job.phase.value})"
+        why = f"job {job.job_id} has no results: it is {status}: {PHASE_MESSAGES[job.phase]}"
+        if job.error:
+            why += f"\n  error: {job.error}"
+        if job.is_terminal:
+            raise _fail(f"{why}\nIt will not complete; run it again with `blastflow rerun {job.job_id}` to have its "
+                        f"formats ({future}).")  # fmt: skip
+        raise _fail(f"{why}\nWhen it completes it will have these formats: {future}.")
+    location = job.results_location or ""
+    if not location or "://" in location:
+        where = f"they are stored at {location}" if location else "the job recorded no results location"
+        raise _fail(f"job {job.job_id}'s results are not on this machine: {where}")
+    return Path(location)
+
+
+def _print_results_summary(job: JobRecord, results_dir: Path) -> None:
+    from blastflow.formats import describe_results, formats_for
+
+    try:
+        summary = describe_results(results_dir)
+    except BlastflowError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"Job {job.job_id}: {job.status.value}; {job.program} vs {job.database or '-'}")
+    typer.echo(f"  hits: {summary.hits:,}")
+    typer.echo(f"  queries with hits: {summary.queries_with_hits:,}")
+    if summary.no_hits is None:
+        typer.echo("  queries without hits: not recorded for this job (`--format tabular-comments` lists them)")
+    else:
+        shown = ", ".join(summary.no_hits[:5]) + (", …" if len(summary.no_hits) > 5 else "")
+        typer.echo(f"  queries without hits: {len(summary.no_hits):,}" + (f" ({shown})" if shown else ""))
+    typer.echo(f"  results: {results_dir}")
+    typer.echo(f"  files: {', '.join(summary.files)}")
+    made = set(summary.made)
+    names = [f"{name}{' (made)' if name in made else ''}" for name in formats_for(job.program)]
+    typer.echo(f"  formats: {', '.join(names)}")
+    typer.echo(f"  get one: blastflow results {job.job_id} --format NAME [--out FILE]")
+
+
 def _print_job(job: JobRecord, *, tails: bool = False) -> None:
     end = job.updated_at if job.is_terminal else datetime.now(UTC)
-    typer.echo(f"Job {job.job_id}: {job.title}")
+    typer.echo(f"Job {job.job_id}: {job.title}" + (f"  (rerun of {job.rerun_of})" if job.rerun_of else ""))
     typer.echo(
         f"  {job.status.value} ({job.phase.value}) after {format_duration((end - job.created_at).total_seconds())}"
         f"; {job.program} vs {job.database or '-'}; backend {job.backend}; code {job.code_version or '-'}"
@@ -264,6 +393,13 @@ def _print_job(job: JobRecord, *, tails: bool = False) -> None:
                 typer.echo(f"      {line}")
     if job.results_location:
         typer.echo(f"  results: {job.results_location}")
+
+
+# `blastflow stack up|down|status`: the same commands as the top-level ones, grouped.
+stack_app = typer.Typer(help="The local Prefect stack: up, down, status.", no_args_is_help=True)
+for _command in (up, down, status):
+    stack_app.command()(_command)
+app.add_typer(stack_app, name="stack")
 
 
 if __name__ == "__main__":

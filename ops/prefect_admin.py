@@ -49,6 +49,7 @@ __all__ = [
     "port_taken",
     "server_command",
     "server_env",
+    "upsert_automation",
     "wait_healthy",
     "wait_worker_online",
     "worker_command",
@@ -143,13 +144,7 @@ def ensure_zombie_automation(api_url: str, echo: Echo) -> None:
     # The server refuses `owner_resource` on an update; left unset, it is left out of both requests.
     core = AutomationCore(**wanted.model_dump(exclude={"id", "owner_resource"}))
     with SyncPrefectClient(api_url) as client:
-        existing = client.read_automations_by_name(wanted.name)
-        for extra in existing[1:]:  # one is enough; duplicates would crash a run twice
-            client.delete_automation(extra.id)
-        if existing:
-            client.update_automation(existing[0].id, core)
-        else:
-            client.create_automation(core)
+        upsert_automation(client, core)  # duplicates would crash a run twice
     window_s = wanted.trigger.within.total_seconds()
     echo(f"Zombie detection on: heartbeat every {HEARTBEAT_FREQUENCY_S} s, Crashed after {window_s:g} s silent")
 
@@ -157,6 +152,17 @@ def ensure_zombie_automation(api_url: str, echo: Echo) -> None:
 # ------------------------------------------------------------------------------------------------------
 # The server
 # ------------------------------------------------------------------------------------------------------
+
+
+def upsert_automation(client: Any, wanted: Any) -> None:
+    """Create the automation named like `wanted`, or update it in place; delete any duplicate of it."""
+    existing = client.read_automations_by_name(wanted.name)
+    for extra in existing[1:]:  # one is enough: two would act twice on every event
+        client.delete_automation(extra.id)
+    if existing:
+        client.update_automation(existing[0].id, wanted)
+    else:
+        client.create_automation(wanted)
 
 
 def local_api_url(port: int) -> str:

@@ -1,10 +1,10 @@
 """The local Prefect stack: a `prefect server`, work pools, the deployments, a process worker, zombie detection.
 
-`up` is idempotent: it reuses a healthy server it started earlier, creates or updates the work pools and
-the zombie automation, redeploys `prefect.yaml` pinned to the code version its worker will run (fix J),
-and replaces the worker it started earlier rather than adding a second one. `down` stops what `up`
-started (pid files under `<data dir>/stack/`) and any flow-run process that still carries the stack's
-PREFECT_HOME. Everything lives under the blastflow data dir: the server's PREFECT_HOME and SQLite
+`up` is idempotent: it reuses a healthy server it started earlier, creates or updates the work pools,
+the zombie automation and the notifications (`ops.notify`), redeploys `prefect.yaml` pinned to the code
+version its worker will run (fix J), and replaces the worker it started earlier rather than adding a second
+one. `down` stops what `up` started (pid files under `<data dir>/stack/`) and any flow-run process that still
+carries the stack's PREFECT_HOME. Everything lives under the blastflow data dir: the server's PREFECT_HOME and SQLite
 database, logs, pid files.
 
 This module puts the pieces together: `ops.stack_files` (where the stack keeps its state, what `status`
@@ -20,9 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from blastflow.errors import ConfigError
+from blastflow.notify import NotifyKind, notify_kind
 from blastflow.process import stop, tail
 from blastflow.sanitise import sanitise
 from blastflow.settings import get_settings
+from ops import notify as notify_admin
 from ops import prefect_admin
 from ops.prefect_admin import HEARTBEAT_FREQUENCY_S, K8S_POOL, LOCAL_POOL, ROOT, StackError
 from ops.processes import command_line, live_searches, read_pid, spawn, stack_processes
@@ -43,6 +45,8 @@ def up(
     env: Mapping[str, str] | None = None,
     echo: Echo = print,
     timeout_s: float = 180.0,
+    notify_url: str | None = None,
+    notify_kind: str | None = None,
 ) -> StackStatus:
     """Bring the local stack up, or bring a running one up to date. Safe to run again.
 
@@ -54,12 +58,16 @@ def up(
         env: Environment for the server, `prefect deploy` and the worker, over this process's (BLASTFLOW_STORE_URL…).
         echo: Where progress lines go.
         timeout_s: How long each part may take to come up.
+        notify_url: Webhook to notify when a blast-search run ends (a secret: shown masked); empty removes
+            the notification; None takes BLASTFLOW_NOTIFY_URL, and leaves notifications as they are if unset.
+        notify_kind: webhook, slack or teams; None takes BLASTFLOW_NOTIFY_KIND, else the URL's host decides.
 
     Returns:
         The status of the running stack.
 
     Raises:
-        ConfigError: The port is taken by something else, this stack's server runs on another port, or the
+        ConfigError: The notification URL or kind is invalid (checked before anything starts), the port is
+            taken by something else, this stack's server runs on another port, or the
             worker runs searches and `force` is off (nothing is deployed or restarted then).
         StackError: The server, the deployment or the worker failed; the message holds the log's tail.
     """
@@ -67,12 +75,14 @@ def up(
     files = StackFiles.of(data_dir)
     files.prefect_home.mkdir(parents=True, exist_ok=True)
     child_env = _child_env(files, data_dir, {**os.environ, **(env or {})})
+    notify = _notify_request(notify_url, notify_kind)
 
     api_url = _ensure_server(files, port, child_env, echo, timeout_s)
     child_env["PREFECT_API_URL"] = api_url
     pools = [LOCAL_POOL, K8S_POOL] if k8s else [LOCAL_POOL]
     prefect_admin.ensure_pools(api_url, pools, echo)
     prefect_admin.ensure_zombie_automation(api_url, echo)
+    _apply_notify(api_url, notify, echo)
     if not force and read_pid(files.worker_pid, files.worker_name) is not None:
         _refuse_to_stop_searches(files, "restarting the worker", "blastflow up --force")
     version = prefect_admin.code_version(child_env)
@@ -136,8 +146,12 @@ def status(*, data_dir: Path | None = None) -> StackStatus:
 
 
 def _child_env(files: StackFiles, data_dir: Path, base: Mapping[str, str]) -> dict[str, str]:
-    """Environment of every process the stack starts: its own PREFECT_HOME, no profile or Cloud key."""
-    env = {k: v for k, v in base.items() if k not in {"PREFECT_API_URL", "PREFECT_API_KEY", "PREFECT_PROFILE"}}
+    """Environment of every process the stack starts: its own PREFECT_HOME, no profile or Cloud key.
+
+    Nor the notification URL: it lives only in its Prefect block.
+    """
+    dropped = {"PREFECT_API_URL", "PREFECT_API_KEY", "PREFECT_PROFILE", "BLASTFLOW_NOTIFY_URL"}
+    env = {k: v for k, v in base.items() if k not in dropped}
     env.update(
         PREFECT_HOME=str(files.prefect_home),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
@@ -176,6 +190,27 @@ def _ensure_server(files: StackFiles, port: int, env: Mapping[str, str], echo: E
                          f"({files.server_log}):\n{_log_tail(files.server_log)}")
     echo(f"Prefect server up (pid {pid}) at {api_url}")
     return api_url
+
+
+def _notify_request(url: str | None, kind: str | None) -> tuple[str, NotifyKind | None] | None:
+    """What `up` does with notifications: None leaves them; ("", None) removes them; (url, kind) sets them."""
+    settings = get_settings()
+    if url is None and settings.notify_url is not None:
+        url = settings.notify_url.get_secret_value()
+    if url is None:
+        return None
+    url = url.strip()
+    return (url, notify_kind(url, kind or settings.notify_kind)) if url else ("", None)
+
+
+def _apply_notify(api_url: str, notify: tuple[str, NotifyKind | None] | None, echo: Echo) -> None:
+    if notify is None:
+        return
+    url, kind = notify
+    if kind is None:
+        notify_admin.remove_notifications(api_url, echo)
+    else:
+        notify_admin.ensure_notifications(api_url, url, kind, get_settings().monitor_url, echo)
 
 
 def _restart_worker(files: StackFiles, api_url: str, env: Mapping[str, str], echo: Echo, timeout_s: float) -> int:

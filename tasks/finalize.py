@@ -8,6 +8,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from blastflow import steps
+from blastflow.provenance import provenance_markdown
 from blastflow.search import PreparedRun
 from blastflow.summary import top_hits_table
 from tasks.context import retry_if_transient, step_context
@@ -24,11 +25,17 @@ def finalize(run: PreparedRun) -> dict[str, object]:
     result = steps.finalize(step_context(run.job_id, run.backend), run)
     create_markdown_artifact(key=f"blast-summary-{run.job_id}", markdown=result.summary, description="BLAST summary")
     create_table_artifact(
-        key=f"blast-hits-{run.job_id}", table=top_hits_table(result.hits), description="Top hits by e-value"
+        key=f"blast-hits-{run.job_id}", table=top_hits_table(result.top_hits), description="Top hits by e-value"
     )
+    if result.provenance is not None:
+        create_markdown_artifact(
+            key=f"blast-provenance-{run.job_id}", markdown=provenance_markdown(result.provenance),
+            description="What produced these results",
+        )
     return {
-        "hits": len(result.hits),
+        "hits": result.hit_count,
         "hits_path": str(result.hits_path),
+        "parquet_path": str(result.parquet_path) if result.parquet_path else None,
         "archive_path": str(result.archive_path) if result.archive_path else None,
         "pod_logs": result.pod_logs,
     }

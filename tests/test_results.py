@@ -11,11 +11,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from Bio import SearchIO, SeqIO
 
 from blastflow.errors import BackendError
-from blastflow.hits import HIT_COLUMNS, HIT_FIELDS, parse_outfmt6, read_hits
+from blastflow.hits import HIT_COLUMNS, HIT_FIELDS, HIT_SCHEMA, Hit, parse_outfmt6, read_hits
 from blastflow.results import _untab_titles, find_database, merge_results, render_hits
 
 PROT = Path(__file__).resolve().parent.parent / "data" / "sinvicta" / "Sinvicta2-2-3.prot.subset.fasta"
@@ -56,6 +57,28 @@ def test_merged_hits_equal_one_direct_run(search: dict, tmp_path: Path) -> None:
     assert read_hits(results.hits_path) == direct
     header = results.hits_path.read_text().splitlines()[0].split("\t")
     assert tuple(header) == HIT_COLUMNS
+
+
+def test_the_parquet_file_has_every_hit_in_batch_order(search: dict, tmp_path: Path) -> None:
+    """hits.parquet (what the page queries) holds the direct run's hits, row for row, typed."""
+    results = merge_results(search["archives"], tmp_path / "out", program="blastp")
+    direct = list(parse_outfmt6(search["direct"].splitlines()))
+    table = pq.read_table(results.parquet_path)
+    assert results.parquet_path.name == "hits.parquet" and table.schema.equals(HIT_SCHEMA)
+    assert [Hit(**row) for row in table.to_pylist()] == direct
+    assert results.hit_count == len(direct)
+
+
+def test_a_search_without_hits_gives_empty_files_with_their_columns(search: dict, tmp_path: Path) -> None:
+    query, archive = tmp_path / "nothing.fa", tmp_path / "nothing.asn"
+    query.write_text(">nothing\nWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWW\n")
+    subprocess.run(["blastp", "-query", str(query), "-db", search["db"], "-outfmt", "11", "-out", str(archive),
+                    "-evalue", "1e-30"], capture_output=True, check=True)  # fmt: skip
+    results = merge_results([archive], tmp_path / "out")
+    assert results.batch_hits == (0,)
+    table = pq.read_table(results.parquet_path)
+    assert table.num_rows == 0 and table.schema.equals(HIT_SCHEMA)
+    assert results.hits_path.read_text().splitlines() == ["\t".join(HIT_COLUMNS)]
 
 
 def test_every_query_hits_itself(search: dict, tmp_path: Path) -> None:

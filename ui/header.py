@@ -42,6 +42,7 @@ def render_header(job: JobRecord, prefect_ui_url: str | None) -> None:
             f"{header.program} against {header.database}" if header.program and header.database else header.program,
             header.queries,
             f"code {job.code_version}" if job.code_version else "",
+            f"rerun of {job.rerun_of}" if job.rerun_of else "",
         )
         if part
     )

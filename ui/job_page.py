@@ -14,9 +14,12 @@ import streamlit as st
 from blastflow.errors import StoreError
 from blastflow.model import JobRecord, is_job_id
 from blastflow.store.base import StateStore
+from ui.alignments import render_alignments
+from ui.downloads import render_downloads
 from ui.header import render_banner, render_header
 from ui.plots import render_plots
-from ui.results import load_results, render_descriptions, render_downloads
+from ui.provenance import render_provenance, render_rerun
+from ui.results import load_results, render_descriptions
 from ui.timeline import render_timeline
 from ui.view.refresh import LIVE_REFRESH_S, TAB_RUN, TABS, decide_tab, refresh_interval
 
@@ -58,6 +61,8 @@ def _live(store: StateStore, job_id: str, interval: float | None, prefect_ui_url
         return
     render_header(job, prefect_ui_url)
     render_banner(job)
+    render_provenance(job)
+    render_rerun(job)
     _tabs(store, job)
 
 
@@ -71,16 +76,19 @@ def _tabs(store: StateStore, job: JobRecord) -> None:
     if decision.switch_to is not None:
         st.session_state[TAB_KEY] = decision.switch_to  # fix L2: once, on the rising edge of completed
     st.session_state[seen_key] = job.phase
-    run, descriptions, plots, downloads = st.tabs(list(TABS), key=TAB_KEY, bind="query-params")
+    run, descriptions, alignments, plots, downloads = st.tabs(list(TABS), key=TAB_KEY, bind="query-params")
     # Tabs bound to the URL track state: only the open one is built (and reads its data).
     if run.open is not False:
         with run:
             render_timeline(store, job)
-    if descriptions.open or plots.open or downloads.open:
+    if descriptions.open or alignments.open or plots.open or downloads.open:
         results = load_results(job)
         if descriptions.open:
             with descriptions:
                 render_descriptions(job, results)
+        if alignments.open:
+            with alignments:
+                render_alignments(job, results)
         if plots.open:
             with plots:
                 render_plots(job, results)

@@ -2,29 +2,34 @@
 
 The overview follows SequenceServer's: the query is the x axis, one bar per
 hit spans the aligned part of the query, best hits on top, coloured by e-value.
-Chart builders return Altair charts and are tested without Streamlit.
+Every chart is drawn from rows DuckDB already aggregated (`blastflow.hit_query`:
+binned counts, the top queries, one query's best hits), never one row per hit,
+so the browser gets a few dozen rows whatever the size of the search. Chart
+builders return Altair charts and are tested without Streamlit.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
+from blastflow import hit_query
 from blastflow.model import JobRecord
-from ui.hit_table import hits_per_query, neg_log10_evalue, overview_rows
-from ui.results import JobResults, show_missing
+from ui.results import JobResults, file_stamp, show_missing
 
 __all__ = ["evalue_chart", "hits_per_query_chart", "identity_chart", "overview_chart", "render_plots"]
 
 _TOP_QUERIES = 40
+_PICKER_QUERIES = 200  # the overview's picker lists this many queries (most hits first); a search finds others
 
 
-def hits_per_query_chart(frame: pd.DataFrame, top: int = _TOP_QUERIES) -> alt.Chart:
-    """A bar per query (the `top` with most hits), longest first."""
-    counts = hits_per_query(frame).head(top)
+def hits_per_query_chart(counts: pd.DataFrame) -> alt.Chart:
+    """A bar per query from `hit_query.hits_per_query` (columns Query, Hits, most first)."""
     return (
-        alt.Chart(counts, title=f"Hits per query (top {min(top, len(counts))})")
+        alt.Chart(counts, title=f"Hits per query (top {len(counts)})")
         .mark_bar()
         .encode(
             x=alt.X("Hits:Q", title="Hits"),
@@ -35,36 +40,35 @@ def hits_per_query_chart(frame: pd.DataFrame, top: int = _TOP_QUERIES) -> alt.Ch
     )
 
 
-def evalue_chart(frame: pd.DataFrame) -> alt.Chart:
-    """Distribution of -log10(e-value): higher is a better hit (zero e-values are capped at 300)."""
-    data = pd.DataFrame({"-log10 E": [neg_log10_evalue(v) for v in frame["E-value"]]})
+def evalue_chart(bins: pd.DataFrame) -> alt.Chart:
+    """Distribution of -log10(e-value) from binned counts (From, To, Hits): higher is a better hit."""
+    return _histogram(bins, "E-value distribution", "−log10(e-value)")
+
+
+def identity_chart(bins: pd.DataFrame) -> alt.Chart:
+    """Distribution of percent identity from binned counts (From, To, Hits)."""
+    return _histogram(bins, "Identity distribution", "% identity")
+
+
+def _histogram(bins: pd.DataFrame, title: str, axis: str) -> alt.Chart:
     return (
-        alt.Chart(data, title="E-value distribution")
+        alt.Chart(bins, title=title)
         .mark_bar()
         .encode(
-            x=alt.X("-log10 E:Q", bin=alt.Bin(maxbins=40), title="−log10(e-value)"),
-            y=alt.Y("count():Q", title="Hits"),
-            tooltip=[alt.Tooltip("count():Q", title="Hits")],
+            x=alt.X("From:Q", title=axis),
+            x2="To:Q",
+            y=alt.Y("Hits:Q", title="Hits"),
+            tooltip=[
+                alt.Tooltip("From:Q", format=".1f"),
+                alt.Tooltip("To:Q", format=".1f"),
+                alt.Tooltip("Hits:Q", format=","),
+            ],
         )
     )
 
 
-def identity_chart(frame: pd.DataFrame) -> alt.Chart:
-    """Distribution of percent identity."""
-    return (
-        alt.Chart(frame[["% identity"]], title="Identity distribution")
-        .mark_bar()
-        .encode(
-            x=alt.X("% identity:Q", bin=alt.Bin(maxbins=40), title="% identity"),
-            y=alt.Y("count():Q", title="Hits"),
-            tooltip=[alt.Tooltip("count():Q", title="Hits")],
-        )
-    )
-
-
-def overview_chart(frame: pd.DataFrame, query: str) -> alt.LayerChart:
-    """Where each subject aligns along `query`: a bar from query start to end per hit, coloured by e-value."""
-    rows = overview_rows(frame, query)
+def overview_chart(rows: pd.DataFrame, query: str) -> alt.LayerChart:
+    """Where each subject aligns along `query` (rows of `hit_query.overview_rows`), coloured by e-value."""
     length = int(rows["Query length"].max()) if len(rows) else 1
     axis = alt.Scale(domain=[0, length], nice=False)
     query_bar = (
@@ -102,23 +106,50 @@ def overview_chart(frame: pd.DataFrame, query: str) -> alt.LayerChart:
 
 def render_plots(job: JobRecord, results: JobResults) -> None:
     """The Plots tab."""
-    frame = results.frame
-    if frame is None:
+    path = results.parquet_path
+    if path is None:
         show_missing(job, results)
         return
-    if frame.empty:
+    per_query, evalues, identities = _aggregates(str(path), file_stamp(path))
+    if per_query.empty:
         st.info("No hits to plot.")
         return
-    queries = hits_per_query(frame)["Query"].tolist()
-    query = st.selectbox("Graphical overview of query", queries, key="overview_query")
+    query = _pick_query(path)
     if query is not None:
-        _show(overview_chart(frame, query))
+        _show(overview_chart(hit_query.overview_rows(path, query), query))
     left, right = st.columns(2)
     with left:
-        st.altair_chart(evalue_chart(frame), width="stretch")
+        st.altair_chart(evalue_chart(evalues), width="stretch")
     with right:
-        st.altair_chart(identity_chart(frame), width="stretch")
-    _show(hits_per_query_chart(frame))
+        st.altair_chart(identity_chart(identities), width="stretch")
+    _show(hits_per_query_chart(per_query))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _aggregates(path: str, stamp: tuple[int, int]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Hits per query and the two histograms: whole-file scans, made once per Parquet file for all sessions
+    (finalize writes it whole, once; `stamp` makes a rewritten file a new entry)."""
+    hits = Path(path)
+    return (
+        hit_query.hits_per_query(hits, _TOP_QUERIES),
+        hit_query.evalue_histogram(hits),
+        hit_query.identity_histogram(hits),
+    )
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _query_names(path: str, stamp: tuple[int, int], search: str) -> list[str]:
+    return hit_query.query_names(Path(path), search, _PICKER_QUERIES)
+
+
+def _pick_query(path: Path) -> str | None:
+    """The overview's query: from those with most hits, or those whose name contains the text typed."""
+    search = st.text_input("Find a query", key="overview_search", placeholder="Part of a query name…")
+    queries = _query_names(str(path), file_stamp(path), (search or "").strip())
+    if not queries:
+        st.caption("No query name contains that text.")
+        return None
+    return st.selectbox("Graphical overview of query", queries, key="overview_query")
 
 
 def _show(chart: alt.Chart | alt.LayerChart) -> None:

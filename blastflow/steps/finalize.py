@@ -4,22 +4,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from blastflow.alignments import alignment_index
 from blastflow.errors import BackendError, ConfigError, TransientBackendError
-from blastflow.hits import Hit
+from blastflow.formats import formatted
+from blastflow.hit_query import queries_with_hits, top_hits, totals
 from blastflow.joblog import StepLog
 from blastflow.merge import JobUpdate, StepUpdate
 from blastflow.model import Phase, StepName, StepStatus
+from blastflow.provenance import NO_HITS_FILE, PROVENANCE_FILE, Provenance
 from blastflow.results import merge_results
 from blastflow.sanitise import sanitise
 from blastflow.search import PreparedRun
 from blastflow.steps.context import StepContext
+from blastflow.steps.provenance import record_provenance
 from blastflow.summary import summary_markdown
 
 __all__ = ["POD_LOGS_CAPTURED", "POD_LOGS_UNAVAILABLE", "FinalizeResult", "capture_pod_logs", "finalize"]
 
 POD_LOGS_CAPTURED = "captured"
 POD_LOGS_UNAVAILABLE = "unavailable"
+PRERENDER_MAX_HITS = 20_000  # BLAST XML takes about 3 KB a hit: 20,000 hits is some 60 MB, rendered in seconds
 
 
 @dataclass
@@ -27,9 +33,14 @@ class FinalizeResult:
     results_dir: Path
     hits_path: Path
     archive_path: Path | None
-    hits: list[Hit] = field(default_factory=list)
+    hit_count: int = 0
+    queries_hit: int = 0
+    top_hits: list[dict[str, Any]] = field(default_factory=list)  # the 25 best, field-named (`hit_query.top_hits`)
+    parquet_path: Path | None = None
     pod_logs: str = POD_LOGS_UNAVAILABLE
     summary: str = ""
+    provenance: Provenance | None = None
+    without_hits: list[str] = field(default_factory=list)  # ids of the queries without a hit, in query order
 
 
 def finalize(ctx: StepContext, run: PreparedRun) -> FinalizeResult:
@@ -40,7 +51,15 @@ def finalize(ctx: StepContext, run: PreparedRun) -> FinalizeResult:
     log.add(f"Fetched {len(archives)} batch result archives")
     blastdb = _results_database(ctx, run, archives, results_dir / "archives", log)
     merged = merge_results(archives, results_dir, program=run.program, blastdb=blastdb)
-    log.add(f"{len(merged.hits):,} hits for {len({h.query for h in merged.hits}):,} queries")
+    hit_count, queries_hit = totals(merged.parquet_path) if merged.parquet_path else (merged.hit_count, 0)
+    log.add(f"{hit_count:,} hits for {queries_hit:,} queries")
+    with_hits = queries_with_hits(merged.parquet_path) if merged.parquet_path else set()
+    provenance, without = record_provenance(
+        ctx, run, results_dir, archives=archives, blastdb=blastdb, hits=hit_count, hit_queries=with_hits
+    )
+    log.add(f"{len(without):,} queries without hits" + (f" (their ids: {NO_HITS_FILE})" if without else ""))
+    log.add(f"Provenance: {PROVENANCE_FILE} (BLAST+ {provenance.blast_version or 'version unknown'})")
+    _prerender_alignments(results_dir, run.program, hit_count, log)
     log.add(f"Tabular hits: {merged.hits_path}")
     if merged.archive_path is not None:
         log.add(f"BLAST archive (format 11, for blast_formatter): {merged.archive_path}")
@@ -54,20 +73,45 @@ def finalize(ctx: StepContext, run: PreparedRun) -> FinalizeResult:
             steps={
                 StepName.FINALIZE: StepUpdate(
                     status=StepStatus.COMPLETED,
-                    counters={"hits": len(merged.hits), "batches": len(archives)},
-                    message=f"{len(merged.hits):,} hits",
+                    counters={"hits": hit_count, "batches": len(archives), "queries_without_hits": len(without)},
+                    message=f"{hit_count:,} hits",
                 )
             },
         )
     )
+    best = top_hits(merged.parquet_path) if merged.parquet_path else []
     return FinalizeResult(
         results_dir=results_dir,
         hits_path=merged.hits_path,
         archive_path=merged.archive_path,
-        hits=merged.hits,
+        hit_count=hit_count,
+        queries_hit=queries_hit,
+        top_hits=best,
+        parquet_path=merged.parquet_path,
         pod_logs=pod_logs,
-        summary=summary_markdown(job, merged.hits, pod_logs),
+        summary=summary_markdown(
+            job, pod_logs, hits=hit_count, queries_hit=queries_hit, best=best, without_hits=without
+        ),
+        provenance=provenance,
+        without_hits=without,
     )
+
+
+def _prerender_alignments(results_dir: Path, program: str, hits: int, log: StepLog) -> None:
+    """Render the XML the Alignments view reads, and its index, now: the page then opens any query at once.
+
+    Skipped above `PRERENDER_MAX_HITS` (the XML of millions of hits is gigabytes; the page renders it the first
+    time someone asks). Failing here does not fail a finished search: the page renders on demand and shows why.
+    """
+    if hits > PRERENDER_MAX_HITS:
+        log.add(f"Alignments: rendered when first opened ({hits:,} hits is more than {PRERENDER_MAX_HITS:,})")
+        return
+    try:
+        alignment_index(formatted(results_dir, "xml", program=program))
+    except BackendError as exc:
+        log.add(f"Alignments could not be prepared now (the page will try again when opened): {exc}")
+        return
+    log.add("Alignments ready (BLAST XML rendered and indexed)")
 
 
 def _results_database(

@@ -33,7 +33,8 @@ def record_provenance(
 ) -> tuple[Provenance, list[str]]:
     """Write `no_hits.txt` and `provenance.json` into `results_dir`; return the record and the queries without hits."""
     files = run.query_files()
-    without = write_no_hits(results_dir / NO_HITS_FILE, query_ids(files), hit_queries)
+    readable = bool(files) and all(path.is_file() for path in files)  # gone only if removed by hand
+    without = write_no_hits(results_dir / NO_HITS_FILE, query_ids(files), hit_queries) if readable else []
     job = ctx.store.get(ctx.job_id)
     spec = _spec(run)
     backend = ctx.backend.provenance(run)
@@ -49,7 +50,8 @@ def record_provenance(
         parameters=_parameters(spec, run),
         query=QueryInfo(
             source=_query_source(spec), sequences=run.query_count, letters=run.query_length,
-            sha256=file_sha256(files),
+            sha256=file_sha256(files) if readable else "",
+            note="" if readable else f"the query as searched is no longer in {run.workdir}",
         ),
         database=database_info(run.database, PROGRAMS[run.program][1], blastdb),
         commands=[relative_command(argv, run.workdir) for argv in backend.commands],

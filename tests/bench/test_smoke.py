@@ -83,3 +83,15 @@ def test_store_scale_smoke_loses_no_line_and_no_update(azurite) -> None:
     assert (outcome.lost_lines, outcome.unseen_lines, outcome.duplicate_lines) == (0, 0, 0)
     assert (outcome.version_off, outcome.line_count_off, outcome.counter_off) == (0, 0, 0)
     assert outcome.updates > 4  # the rows were written during the run, not only created
+
+
+@needs_blast
+def test_million_hits_smoke_renders_every_tab_from_the_parquet_finalize_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BLASTFLOW_STORE_URL", "unset")  # the bench sets it; monkeypatch restores it afterwards
+    outcome = bench("million_hits").main(["--queries", "4", "--batch", "2", "--repeat", "2", "--work", str(tmp_path)])
+    assert outcome.hits > 1_000 and outcome.queries == 4  # every query hits many proteins at e-value 100000
+    assert outcome.finalize_s is not None and outcome.parquet_mb > 0
+    assert {"Descriptions, rerun", "Plots, rerun", "Downloads, rerun"} <= set(outcome.renders)
+    assert outcome.page_rss_mb > 0

@@ -1,27 +1,36 @@
 """A real `prefect server` and process worker from `blastflow up`: a search started like the UI's Run button.
 
 The tests run in file order on one stack: a search completes, a deployment made from other code refuses to
-run (fix J), `up` leaves a running search alone, `up` again replaces the worker and duplicates nothing,
-`down` leaves no process behind.
+run (fix J), `up` leaves a running search alone, `up --notify` sends one message per search that completes,
+fails or is killed, `up` again replaces the worker and duplicates nothing, `down` leaves no process behind.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import signal
 import socket
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from blastflow.backends import get_backend
 from blastflow.errors import ConfigError
 from blastflow.hits import HITS_FILE, read_hits
 from blastflow.model import JobStatus, Phase, StepStatus
+from blastflow.process import stop
+from blastflow.search import PreparedRun
 from blastflow.store import open_store
-from ops import prefect_admin, stack
+from ops import notify, prefect_admin, stack
 from ops.processes import live_searches
 from ops.stack_files import StackFiles
-from tests.e2e.local_stack import LocalStack, wait_for_final_state
+from tests.e2e.local_stack import STACK_TIMEOUT_S, LocalStack, wait_for_final_state
 
 pytestmark = pytest.mark.e2e
 
@@ -146,6 +155,142 @@ def test_up_while_a_search_runs_leaves_it_running(local_stack: LocalStack, sampl
         time.sleep(0.2)
 
 
+class _Receiver:
+    """A webhook service on this machine: records the path and JSON body of each POST it gets."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, dict[str, str]]] = []
+        received = self.posts
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                received.append((self.path, json.loads(body)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:  # keep the test output quiet
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def messages_about(self, run_ids: list[str], timeout_s: float = 120.0) -> dict[str, list[dict[str, str]]]:
+        """The messages naming each run (its Prefect link), once every run has one or the deadline passes."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = {run: [body for _, body in self.posts if f"/runs/flow-run/{run}" in body.get("text", "")]
+                     for run in run_ids}
+            if all(found.values()) or time.monotonic() > deadline:
+                return found
+            time.sleep(0.5)
+
+
+def test_a_search_that_ends_notifies_the_webhook_once_without_secrets(local_stack: LocalStack, sample_fasta,
+                                                                      tmp_path: Path) -> None:
+    """`up --notify URL`: a completed and a failed search started like the Run button each send one message."""
+    receiver = _Receiver()
+    url = f"{receiver.url}/hook?token=t0kenSecret9"  # a webhook URL carries a token
+    try:
+        local_stack.status = stack.up(port=local_stack.port, data_dir=local_stack.data_dir, env=local_stack.env,
+                                      echo=local_stack.log.append, timeout_s=STACK_TIMEOUT_S, notify_url=url)
+        done = _run_like_the_ui(local_stack, "blast-search/blast-search", _search(sample_fasta, "notify: ants"))
+        sas_query = str(tmp_path / "missing" / "q.fasta?sv=2022-11-02&sig=S3CRETsig0123")  # the error quotes it
+        failed = _run_like_the_ui(local_stack, "blast-search/blast-search",
+                                  {**_search(sample_fasta, ""), "query": sas_query})
+        crashed = _kill_a_search(local_stack, sample_fasta)
+        messages = receiver.messages_about([str(done.id), str(failed.id), str(crashed.id)])
+    finally:
+        receiver.server.shutdown()
+
+    assert done.state.is_completed() and failed.state.is_failed() and crashed.state.is_crashed()
+    assert [len(found) for found in messages.values()] == [1, 1, 1], f"one message per run: {receiver.posts}"
+    (lost,) = messages.pop(str(crashed.id))  # Prefect's own Crashed state: none of our code ran
+    assert lost["title"] == "blastflow: notify: killed crashed"
+    assert f"Status: Crashed\nError: {crashed.state.message}\nElapsed: " in lost["text"]
+    store = open_store(local_stack.store_url)
+    try:
+        hits = len(read_hits(Path(store.get(str(done.id)).results_location) / HITS_FILE))
+    finally:
+        store.close()
+    (ok,), (bad,) = messages.values()
+    assert ok["title"] == "blastflow: notify: ants completed"
+    assert ok["text"].splitlines() == [
+        "Job: notify: ants", "Status: Completed", f"Hits: {hits} hits", ok["text"].splitlines()[3],
+        f"Monitor: http://localhost:8501/?job={done.id}",
+        f"Prefect: {local_stack.status.ui_url}/runs/flow-run/{done.id}",
+    ]
+    assert re.fullmatch(r"Elapsed: \d+:\d\d:\d\d", ok["text"].splitlines()[3])
+    assert bad["title"] == "blastflow: blastp q.fasta failed"  # the flow's default title, without the SAS
+    assert "Status: Failed" in bad["text"] and f"/?job={failed.id}" in bad["text"]
+    assert "Error: InputError: query file '" in bad["text"] and "q.fasta?sv=2022-11-02&sig=***' does not exist" \
+        in bad["text"]
+    _assert_secret_nowhere("S3CRETsig0123", str(receiver.posts), failed.state.message)
+    # The webhook's token went to the webhook only: not in up's output, the stack's files or the automation.
+    assert {path for path, _ in receiver.posts} == {"/hook?token=t0kenSecret9"}
+    files = StackFiles.of(local_stack.data_dir)
+    with local_stack.client() as client:
+        automations = client.read_automations_by_name(notify.NOTIFY_AUTOMATION)
+    assert len(automations) == 1
+    _assert_secret_nowhere("t0kenSecret9", "\n".join(local_stack.log), files.state.read_text(),
+                           files.server_log.read_text(), files.worker_log.read_text(),
+                           automations[0].model_dump_json(), "\n".join(local_stack.status.lines()))
+    assert f"Notifications on: a webhook message to {receiver.url}/*** when a blast-search run ends" in local_stack.log
+    _set_again_then_remove_then_set(local_stack, url)
+
+
+def _set_again_then_remove_then_set(local_stack: LocalStack, url: str) -> None:
+    """Setting it again (as `up --notify` does) updates in place; `--no-notify` removes both; set again for later."""
+    def count() -> tuple[int, int]:
+        with local_stack.client() as client:
+            blocks = [b for b in client.read_block_documents() if b.name == notify.NOTIFY_BLOCK]
+            return len(client.read_automations_by_name(notify.NOTIFY_AUTOMATION)), len(blocks)
+
+    notify.ensure_notifications(local_stack.api_url, url, "webhook", "http://localhost:8501", local_stack.log.append)
+    assert count() == (1, 1)
+    notify.remove_notifications(local_stack.api_url, local_stack.log.append)
+    assert count() == (0, 0)
+    notify.ensure_notifications(local_stack.api_url, url, "webhook", "http://localhost:8501", local_stack.log.append)
+    assert count() == (1, 1)
+
+
+def _kill_a_search(local: LocalStack, sample_fasta: dict[str, Path]) -> Any:
+    """A search whose flow-run process is SIGKILLed mid-run: its worker reports it Crashed."""
+    parameters = {"query": str(sample_fasta["many_prot"]), "db": str(sample_fasta["db_prot"]), "program": "blastp",
+                  "batch_len": 400, "title": "notify: killed"}  # many small batches: still running when killed
+    with local.client() as client:
+        target = client.read_deployment_by_name("blast-search/blast-search")
+        run = client.create_flow_run_from_deployment(target.id, parameters=parameters)
+    store, run_dir = open_store(local.store_url), local.data_dir / "jobs" / str(run.id)
+    try:
+        deadline = time.monotonic() + 120
+        while (job := store.get(str(run.id))) is None or job.phase not in {Phase.SUBMITTED, Phase.RUNNING}:
+            assert time.monotonic() < deadline and not (job and job.is_terminal), "the search never ran"
+            time.sleep(0.2)
+        os.killpg(job.pid, signal.SIGKILL)
+        return wait_for_final_state(local, run.id)
+    finally:
+        if (run_dir / "run.json").exists():  # the detached BLAST supervisor outlives its flow: stop it
+            get_backend("local").cancel(PreparedRun.load(run_dir))
+        store.close()
+        _wait_until_gone(local, str(run.id))
+
+
+def _wait_until_gone(local: LocalStack, run_id: str, timeout_s: float = 60.0) -> None:
+    """The later tests restart and stop the stack, which a live search forbids: its processes must end first."""
+    prefect_home = StackFiles.of(local.data_dir).prefect_home
+    deadline = time.monotonic() + timeout_s
+    while run_id in live_searches(prefect_home) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in live_searches(prefect_home).get(run_id, []):
+        stop(pid)
+
+
+def _assert_secret_nowhere(secret: str, *texts: str) -> None:
+    assert not [text for text in texts if secret in text], f"{secret} leaked"
+
+
 def test_up_again_replaces_the_worker_and_duplicates_nothing(local_stack: LocalStack) -> None:
     """`blastflow up --k8s` on the running stack: same server, a new worker, one of everything, plus the k8s pool."""
     before = local_stack.status
@@ -164,6 +309,7 @@ def test_up_again_replaces_the_worker_and_duplicates_nothing(local_stack: LocalS
         pool = client.read_work_pool(prefect_admin.K8S_POOL)
         assert pool.type == "kubernetes" and pool.base_job_template == prefect_admin.base_job_template("kubernetes")
         assert len(client.read_automations_by_name(prefect_admin.ZOMBIE_AUTOMATION)) == 1
+        assert len(client.read_automations_by_name(notify.NOTIFY_AUTOMATION)) == 1  # `up` without --notify keeps it
         assert len(client.read_deployment_by_name("reconcile/reconcile").schedules) == 1
         assert [w.name for w in client.read_workers_for_work_pool(prefect_admin.LOCAL_POOL)] == [
             StackFiles.of(local_stack.data_dir).worker_name

@@ -74,7 +74,7 @@ def test_finalize_renders_with_the_database_the_backend_provides(
 
     def merge(found: list[Path], dest: Path, *, program: str | None = None, blastdb: Path | None = None) -> Results:
         seen.update(archives=found, blastdb=blastdb)
-        return Results(hits_path=dest / "hits.tsv", archive_path=dest / "results.asn", hits=[], batch_hits=(0,))
+        return Results(hits_path=dest / "hits.tsv", archive_path=dest / "results.asn", batch_hits=(0,))
 
     monkeypatch.setattr(importlib.import_module("blastflow.steps.finalize"), "merge_results", merge)
     finalize(make_ctx(backend, phase=Phase.FINALIZING), run)
@@ -107,3 +107,30 @@ def test_a_database_storage_that_does_not_answer_stays_transient(make_ctx, run) 
     backend = ScriptedBackend(database=TransientBackendError("cannot reach the database storage"))
     with pytest.raises(TransientBackendError, match=r"^cannot reach the database storage$"):
         finalize(make_ctx(backend, phase=Phase.FINALIZING), run)
+
+
+def test_finalize_counts_and_best_hits_come_from_the_parquet_file(
+    make_ctx, run, sqlite_store, tmp_path: Path, monkeypatch
+) -> None:
+    """Counts, the summary's table and the artifact's top hits are DuckDB's answers over hits.parquet."""
+    from blastflow.hits import Hit, tsv_to_parquet, write_hits
+
+    hits = [Hit(f"q{n % 4}", f"s{n}", f"title {n}", 90.0, 100, 1, 0, 1, 100, 1, 100, 10.0**-n, float(n), 80.0,
+                100, 120) for n in range(40)]  # fmt: skip
+    backend = ScriptedBackend(pod_logs=[{"batch_000": "run end 000 0\n"}], archives=[tmp_path / "batch_000.asn"])
+
+    def merge(found: list[Path], dest: Path, *, program: str | None = None, blastdb: Path | None = None) -> Results:
+        dest.mkdir(parents=True, exist_ok=True)
+        write_hits(dest / "hits.tsv", hits)
+        tsv_to_parquet(dest / "hits.tsv", dest / "hits.parquet")
+        return Results(dest / "hits.tsv", dest / "results.asn", batch_hits=(40,), parquet_path=dest / "hits.parquet")
+
+    monkeypatch.setattr(importlib.import_module("blastflow.steps.finalize"), "merge_results", merge)
+    result = finalize(make_ctx(backend, phase=Phase.FINALIZING), run)
+    assert (result.hit_count, result.queries_hit) == (40, 4)
+    assert [row["subject"] for row in result.top_hits[:3]] == ["s39", "s38", "s37"]  # lowest e-value first
+    assert len(result.top_hits) == 25
+    assert "**40** hits" in result.summary and "with hits: 4" in result.summary
+    assert "| q3 | s39 |" in result.summary
+    step = sqlite_store.get(run.job_id).steps[StepName.FINALIZE]
+    assert step.counters["hits"] == 40 and step.message == "40 hits"

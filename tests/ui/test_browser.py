@@ -8,6 +8,7 @@ Descriptions tab shows its hits. Nothing from a job runs as markup or script.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from blastflow.hits import HITS_FILE, write_hits
+from blastflow.hits import ARCHIVE_FILE, HITS_FILE, write_hits
 from blastflow.model import StepName
 
 pytestmark = pytest.mark.browser
@@ -166,8 +167,17 @@ def _eventually(check: Callable[[], bool], what: str, timeout_s: float = 15.0) -
         time.sleep(0.1)
 
 
+def _blastx_archive(sample_fasta: dict[str, Path], results: Path) -> None:
+    """A real (small) blastx archive in the results directory, for the Alignments tab."""
+    db = results.parent / "db_prot"
+    subprocess.run(["makeblastdb", "-in", str(sample_fasta["db_prot"]), "-dbtype", "prot", "-out", str(db)],
+                   capture_output=True, check=True)  # fmt: skip
+    subprocess.run(["blastx", "-query", str(sample_fasta["query_nucl"]), "-db", str(db), "-max_target_seqs", "3",
+                    "-outfmt", "11", "-out", str(results / ARCHIVE_FILE)], capture_output=True, check=True)  # fmt: skip
+
+
 def test_live_log_lines_appear_then_completion_shows_descriptions(
-    seeded_here: Any, server: str, page: Page, tmp_path: Path
+    seeded_here: Any, server: str, page: Page, tmp_path: Path, sample_fasta: dict[str, Path]
 ) -> None:
     seeder = seeded_here
     job_id = seeder.running()
@@ -208,15 +218,23 @@ def test_live_log_lines_appear_then_completion_shows_descriptions(
     results = tmp_path / "results"
     results.mkdir()
     write_hits(results / HITS_FILE, seeder.hits())
+    _blastx_archive(sample_fasta, results)
     seeder.complete(job_id, results)
     descriptions = page.get_by_role("tab", name="Descriptions")
     expect(descriptions).to_have_attribute("aria-selected", "true", timeout=20_000)
     expect(page).to_have_url(f"{server}/?job={job_id}&tab=Descriptions")  # the tab is in the URL
-    expect(page.get_by_text("12 of 12 hits (3 queries with hits)")).to_be_visible()
+    expect(page.get_by_text("rows 1–12 of 12 filtered (12 total; 3 queries with hits)")).to_be_visible()
     table = page.get_by_test_id("stDataFrame")
     expect(table).to_be_visible()
     expect(page.get_by_text("Search completed. Results are ready.")).to_be_visible()
     page.screenshot(path=tmp_path / "descriptions.png", full_page=True)
+
+    # The Alignments tab shows the first query's hits as BLAST's pairwise text.
+    page.get_by_role("tab", name="Alignments").click()
+    expect(page).to_have_url(f"{server}/?job={job_id}&tab=Alignments")
+    alignment = page.get_by_test_id("stCode").filter(has_text="Score =").first
+    expect(alignment).to_be_visible()
+    assert re.search(r"^Query  1 +[A-Z]+  \d+$", alignment.inner_text(), re.M)
 
     # Back on Run by hand: the timeline shows every step done, no spinner.
     page.get_by_role("tab", name="Run").click()

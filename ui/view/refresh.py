@@ -14,6 +14,7 @@ __all__ = [
     "LIST_REFRESH_S",
     "LIVE_REFRESH_S",
     "TABS",
+    "TAB_ALIGNMENTS",
     "TAB_DESCRIPTIONS",
     "TAB_DOWNLOADS",
     "TAB_PLOTS",
@@ -31,9 +32,10 @@ BACKFILL_WINDOW = timedelta(minutes=5)
 
 TAB_RUN = "Run"
 TAB_DESCRIPTIONS = "Descriptions"
+TAB_ALIGNMENTS = "Alignments"
 TAB_PLOTS = "Plots"
 TAB_DOWNLOADS = "Downloads"
-TABS = (TAB_RUN, TAB_DESCRIPTIONS, TAB_PLOTS, TAB_DOWNLOADS)
+TABS = (TAB_RUN, TAB_DESCRIPTIONS, TAB_ALIGNMENTS, TAB_PLOTS, TAB_DOWNLOADS)
 
 
 def refresh_interval(job: JobRecord | None, now: datetime) -> float | None:
