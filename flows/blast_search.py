@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+import traceback
 from pathlib import Path
 from typing import Literal
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.runtime import deployment, flow_run
 from prefect.states import Completed, Failed
 from pydantic import ValidationError
@@ -17,6 +18,7 @@ from blastflow.failure import failure_update
 from blastflow.merge import JobUpdate
 from blastflow.model import Phase, is_job_id
 from blastflow.notify import completed_message, failed_message
+from blastflow.sanitise import sanitise
 from blastflow.search import Program, SearchSpec
 from blastflow.store import StateStore
 from blastflow.version import code_version
@@ -121,6 +123,8 @@ def blast_search(
         result = _run_steps(job_id, backend, spec, dry_run=dry_run)
     except Exception as exc:
         _record_failure(jobs, job_id, exc)
+        # Where it failed, for whoever reads the run's log; sanitised, as Prefect would log the exception raw.
+        get_run_logger().error("The search failed:\n%s", sanitise("".join(traceback.format_exception(exc))))
         # Failed with a sanitised message (Prefect shows it, notifications send it); a direct call still raises exc.
         return Failed(message=failed_message(exc), data=exc)  # type: ignore[return-value]
     summary = {"job_id": job_id, "phase": Phase.COMPLETED.value, **result}

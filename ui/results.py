@@ -19,6 +19,7 @@ import streamlit as st
 from blastflow.hit_query import HitFilter, count_hits, page, totals
 from blastflow.hits import ARCHIVE_FILE, HITS_FILE, PARQUET_FILE, tsv_to_parquet
 from blastflow.model import JobRecord, Phase
+from blastflow.provenance import NO_HITS_FILE
 from ui.hit_table import HIT_TABLE_COLUMNS
 from ui.view.refresh import TAB_ALIGNMENTS
 
@@ -113,6 +114,20 @@ def show_missing(job: JobRecord, results: JobResults) -> None:
         st.warning("The job completed but recorded no results location.")
 
 
+def _queries_without_hits(listed: Path, shown: int = 1000) -> None:
+    """How many queries found nothing, and which (folded; the whole list is under Downloads)."""
+    if not listed.is_file():
+        return  # a job finished before finalize listed them
+    with listed.open(encoding="utf-8", errors="replace") as handle:
+        ids = [line.strip() for line in handle if line.strip()]
+    if not ids:
+        st.caption("Every query has at least one hit.")
+        return
+    with st.expander(f"{len(ids):,} quer{'y' if len(ids) == 1 else 'ies'} without hits", icon=":material/block:"):
+        more = f"\n… and {len(ids) - shown:,} more (Downloads: queries without hits)" if len(ids) > shown else ""
+        st.code("\n".join(ids[:shown]) + more, language=None)
+
+
 def render_descriptions(job: JobRecord, results: JobResults) -> None:
     """The hits table: filtered, sorted and paged by DuckDB; selecting a row opens its alignment."""
     path = results.parquet_path
@@ -120,6 +135,7 @@ def render_descriptions(job: JobRecord, results: JobResults) -> None:
         show_missing(job, results)
         return
     total, queries = cached_totals(path)
+    _queries_without_hits(Path(str(results.location)) / NO_HITS_FILE)
     if total == 0:
         st.info("The search found no hits: no query matched the database within the e-value cut-off.")
         return

@@ -95,3 +95,11 @@ def test_million_hits_smoke_renders_every_tab_from_the_parquet_finalize_wrote(
     assert outcome.finalize_s is not None and outcome.parquet_mb > 0
     assert {"Descriptions, rerun", "Plots, rerun", "Downloads, rerun"} <= set(outcome.renders)
     assert outcome.page_rss_mb > 0
+
+
+@needs_blast
+def test_results_views_smoke_times_every_format_and_an_alignment_page() -> None:
+    lines = bench("bench_results_views").main(["--smoke"])
+    assert [line.split(" |")[0] for line in lines if line.startswith("| ") and "first" not in line][:5] == [
+        "| pairwise", "| xml", "| tabular-comments", "| sam", "| csv"]
+    assert any(line.startswith("| open a page of 10 hits, median") for line in lines)

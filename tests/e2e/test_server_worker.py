@@ -93,6 +93,33 @@ def test_a_search_started_like_the_run_button_completes(local_stack: LocalStack,
     assert Path(job.results_location).is_relative_to(local_stack.data_dir)  # the stack's data dir, not ~
 
 
+def test_run_again_goes_through_the_deployment_when_the_stack_is_up(local_stack: LocalStack) -> None:
+    """`blastflow rerun` (and the page's Run again) of the search above: a run of the worker, linked to it."""
+    from blastflow.model import new_job_id
+    from blastflow.provenance import PROVENANCE_FILE, read_provenance
+    from blastflow.settings import Settings
+    from ops.rerun import start_rerun
+
+    store = open_store(local_stack.store_url)
+    try:
+        (original,) = [job for job in store.list_jobs() if job.title == "e2e from the UI"]
+        started = start_rerun(original, Settings(data_dir=local_stack.data_dir), new_job_id())
+        assert started.via == "deployment" and started.result is None  # handed over, not run here
+        run = wait_for_final_state(local_stack, started.flow_run_id)
+        again = store.get(started.job_id)
+    finally:
+        store.close()
+    assert run.state.is_completed(), f"{run.state.type}: {run.state.message}"
+    assert again is not None and again.rerun_of == original.job_id and again.flow_run_id == started.flow_run_id
+    first, second = (read_provenance(Path(job.results_location) / PROVENANCE_FILE) for job in (original, again))
+    assert second.query.sha256 == first.query.sha256 and second.hits == first.hits > 0
+    assert second.rerun_of == original.job_id and second.flow_run_id == started.flow_run_id
+    prefect_home, deadline = StackFiles.of(local_stack.data_dir).prefect_home, time.monotonic() + 60
+    while started.flow_run_id in live_searches(prefect_home):  # gone before the next test counts searches
+        assert time.monotonic() < deadline, "the rerun's processes linger after it finished"
+        time.sleep(0.2)
+
+
 def test_the_flow_runs_send_heartbeats(local_stack: LocalStack, sample_fasta) -> None:
     """The zombie automation has something to watch: worker-run flows emit prefect.flow-run.heartbeat."""
     with local_stack.client() as client:

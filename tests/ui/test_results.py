@@ -108,3 +108,16 @@ def test_a_search_without_hits_says_so_on_descriptions_and_plots(seeded: Any, mo
         assert not at.exception, at.exception
         assert at.info[0].value.startswith(said)
         assert not at.dataframe and not at.get("vega_lite_chart")
+
+
+def test_the_queries_without_hits_are_counted_and_listed(descriptions: tuple[AppTest, Any]) -> None:
+    at, job = descriptions
+    assert not [e for e in at.expander if "without hits" in e.label]  # an older job: no list, nothing claimed
+    (Path(job.results_location) / "no_hits.txt").write_text("SINV_09999-PA\n<b>odd</b>\n")
+    at.run()
+    (listed,) = [e for e in at.expander if "without hits" in e.label]
+    assert listed.label == "2 queries without hits"
+    assert [c.value for c in listed.code] == ["SINV_09999-PA\n<b>odd</b>"]  # as text
+    (Path(job.results_location) / "no_hits.txt").write_text("")
+    at.run()
+    assert "Every query has at least one hit." in [c.value for c in at.caption]
