@@ -14,7 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from blastflow.formats import FORMATS, formats_for, formatted, known_problem
-from blastflow.model import JobRecord
+from blastflow.model import JobRecord, Phase
 from blastflow.provenance import NO_HITS_FILE
 from ui.results import JobResults, show_missing
 
@@ -35,6 +35,9 @@ def render_downloads(job: JobRecord, results: JobResults) -> None:
     """A download button and a caption per format this search's program has, and the queries without hits."""
     if results.hits_path is None or results.problem or not results.location:
         show_missing(job, results)
+        if job.phase is not Phase.COMPLETED and job.program:
+            will = ", ".join(_LABELS[name] for name in formats_for(job.program))
+            st.caption(f"A completed {job.program} search has: {will}, and the list of queries without hits.")
         return
     directory = Path(results.location)
     stem = f"blastflow-{job.job_id[:8]}"

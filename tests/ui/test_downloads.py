@@ -94,3 +94,26 @@ def test_an_archive_that_is_not_one_is_named_at_once(searched: dict[str, Path], 
     at = _open(results, "blastp")
     assert _buttons(at) == ["Hits (TSV)", "Hits (CSV)"]
     assert sum(f"{results / ARCHIVE_FILE} is not a BLAST archive" in code.value for code in at.code) == 4
+
+
+def _running_tab(program: str) -> None:
+    from datetime import UTC, datetime
+
+    from blastflow.model import JobRecord, Phase
+    from ui.downloads import render_downloads
+    from ui.results import load_results
+
+    now = datetime.now(UTC)
+    job = JobRecord(job_id="0b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b", created_at=now, updated_at=now,
+                    phase=Phase.RUNNING, program=program)  # fmt: skip
+    render_downloads(job, load_results(job))
+
+
+def test_a_running_search_says_which_formats_it_will_have() -> None:
+    at = AppTest.from_function(_running_tab, kwargs={"program": "blastn"}, default_timeout=30)
+    at.run()
+    assert not at.exception and not at.get("download_button")
+    assert at.info[0].value == "Results appear here when the search completes."
+    (caption,) = [c.value for c in at.caption if c.value.startswith("A completed")]
+    assert caption.startswith("A completed blastn search has: Hits (TSV), Hits (CSV), Pairwise alignments")
+    assert "SAM (outfmt 17)" in caption and "queries without hits" in caption

@@ -101,3 +101,13 @@ def test_a_running_job_has_neither_card_nor_run_again(seeded: Any, page) -> None
     at = page(seeded.running())
     assert not [e for e in at.expander if e.label.startswith("Provenance")]
     assert not [b for b in at.button if b.label == "Run again"]
+
+
+def test_a_rerun_says_which_job_it_runs_again(seeded: Any, page) -> None:
+    from blastflow.merge import JobUpdate
+
+    original = seeded.completed()
+    job_id = seeded.running()
+    seeded.store.update(job_id, JobUpdate(rerun_of=original))
+    at = page(job_id)
+    assert any(f"rerun of {original}" in t.value for t in at.text)
