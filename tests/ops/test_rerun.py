@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from pathlib import Path
 
 from prefect.artifacts import Artifact
@@ -29,7 +30,11 @@ def _query_with_one_query_that_finds_nothing(sample_fasta: dict[str, Path], tmp_
     return query
 
 
-def test_a_rerun_runs_the_same_search_as_a_new_linked_job(pipeline, sample_fasta, tmp_path: Path) -> None:
+def _finalize_lines(store, job_id: str) -> list[str]:
+    return [line.text for line in store.read_logs(job_id, step=StepName.FINALIZE).lines]
+
+
+def test_a_rerun_runs_the_same_search_as_a_new_linked_job(pipeline, sample_fasta, tmp_path: Path, monkeypatch) -> None:
     query = _query_with_one_query_that_finds_nothing(sample_fasta, tmp_path)
     first = blast_search(query=str(query), db=str(sample_fasta["db_prot"]), program="blastp", batch_len=1500,
                          title="provenance", job_id=OLD)
@@ -49,7 +54,12 @@ def test_a_rerun_runs_the_same_search_as_a_new_linked_job(pipeline, sample_fasta
     assert record.parameters["batch_len"] == 1500 and record.backend == "local"
     artifact = Artifact.get(f"blast-provenance-{OLD}")
     assert artifact is not None and record.query.sha256 in artifact.data
+    assert (results / "formats" / "results.xml").is_file()  # rendered for the Alignments tab, and indexed
+    assert (results / "formats" / "results.xml.index.json").is_file()
+    assert "Alignments ready (BLAST XML rendered and indexed)" in _finalize_lines(pipeline, OLD)
 
+    finalize_module = sys.modules["blastflow.steps.finalize"]  # (the package exports a function of that name)
+    monkeypatch.setattr(finalize_module, "PRERENDER_MAX_HITS", 1)  # the rerun: too many hits to render now
     query.write_text(">edited\nMKVLAAGIVGLLLA\n")  # the user's file changes: a rerun still runs the search that ran
     outcome = CliRunner().invoke(app, ["rerun", OLD, "--job-id", NEW])
     assert outcome.exit_code == 0, outcome.output
@@ -58,6 +68,8 @@ def test_a_rerun_runs_the_same_search_as_a_new_linked_job(pipeline, sample_fasta
     second = read_provenance(get_settings().job_dir(NEW) / "results" / PROVENANCE_FILE)
     assert second.query.sha256 == record.query.sha256 and second.hits == record.hits
     assert second.rerun_of == OLD and second.parameters | {"query": 0} == record.parameters | {"query": 0}
+    assert not (get_settings().job_dir(NEW) / "results" / "formats" / "results.xml").exists()
+    assert any(line.startswith("Alignments: rendered when first opened") for line in _finalize_lines(pipeline, NEW))
     shown = CliRunner().invoke(app, ["show", NEW])
     assert f"(rerun of {OLD})" in shown.output
     assert json.loads((get_settings().job_dir(NEW) / "search.json").read_text())["batch_len"] == 1500
