@@ -45,6 +45,9 @@ wait_all() {
 }
 
 # uv installs the Python packages: the same resolution as pip here, in seconds instead of minutes.
+# --compile-bytecode, as pip does by default: where PYTHONDONTWRITEBYTECODE is set (CI machines), nothing
+# else ever writes .pyc files, and every Python process (the Prefect server, each flow run, each
+# elastic-blast call) would compile its imports from source again: minutes over the test suite.
 UV="$VENV/bin/uv"
 bootstrap_uv() {
   if [ ! -x "$VENV/bin/python" ]; then
@@ -58,7 +61,8 @@ install_blastflow() {
   local stamp="$VENV/.blastflow-installed"
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "==> installing blastflow and its dependencies"
-    "$UV" pip install -q --python "$VENV/bin/python" -e ".[dev]"
+    "$UV" pip install -q --compile-bytecode --python "$VENV/bin/python" -e ".[dev]"
+    "$VENV/bin/python" -m compileall -q blastflow flows tasks ops ui >/dev/null  # ours too (editable install)
     touch "$stamp"
   fi
 }
@@ -75,7 +79,7 @@ ELB_VERSION=1.5.0
 install_elastic_blast() {
   echo "==> installing elastic-blast $ELB_VERSION (PyPI, into $ELB_VENV)"
   python3 -m venv "$ELB_VENV"
-  "$UV" pip install -q --python "$ELB_VENV/bin/python" "elastic-blast==$ELB_VERSION"
+  "$UV" pip install -q --compile-bytecode --python "$ELB_VENV/bin/python" "elastic-blast==$ELB_VERSION"
 }
 
 bootstrap_uv
