@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -459,17 +458,8 @@ def test_the_fake_cli_buffers_stdout_like_a_python_child(elb_world: ElbWorld, tm
     assert "nobody read the first stdout line while submit was running" in stderr
 
 
-@pytest.fixture(scope="module")
-def prefect_api() -> Iterator[None]:
-    """A temporary Prefect API, to hold the blocks a deployment would configure."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
 def test_prefect_blocks_by_name_give_cluster_and_storage_access(
-    prefect_api: None, elb_world: ElbWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    prefect_api: str, elb_world: ElbWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The production setup: a KubernetesCredentials block and an AzureBlobStorageCredentials block, by name."""
     from prefect_azure import AzureBlobStorageCredentials
