@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from blastflow.confine import served
 from blastflow.errors import BackendError, InputError
 from blastflow.hits import ARCHIVE_FILE, HITS_FILE
 from blastflow.provenance import NO_HITS_FILE, PROVENANCE_FILE, read_provenance
@@ -165,7 +166,7 @@ def known_problem(results_dir: Path, fmt: str) -> str | None:
 
 
 def _error_file(results_dir: Path, spec: OutputFormat) -> Path:
-    return results_dir / FORMATS_DIR / f".{spec.file_name}.error"
+    return served(results_dir, f"{FORMATS_DIR}/.{spec.file_name}.error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +193,7 @@ def describe_results(results_dir: Path) -> ResultsSummary:
         for row in reader:
             hits += 1
             queries.add(row[0])
-    no_hits_path = results_dir / NO_HITS_FILE
+    no_hits_path = served(results_dir, NO_HITS_FILE)
     no_hits = no_hits_path.read_text(encoding="utf-8").split() if no_hits_path.is_file() else None
     files = sorted(path.name for path in results_dir.iterdir() if path.is_file())
     cache = results_dir / FORMATS_DIR
@@ -213,7 +214,7 @@ def _check_format(fmt: str, program: str | None) -> OutputFormat:
 
 
 def _source(results_dir: Path, name: str) -> Path:
-    path = results_dir / name
+    path = served(results_dir, name)  # a symlink out of the folder is refused, never read
     if not path.is_file():
         raise BackendError(
             f"{path} is missing: the results directory was moved or cleaned up; every format is made from it, "
@@ -225,7 +226,7 @@ def _source(results_dir: Path, name: str) -> Path:
 
 def _cached(results_dir: Path, name: str, source: Path, make: Callable[[Path], None]) -> Path:
     """`results_dir/formats/name`, made by `make(temp_path)` unless a copy newer than `source` is there."""
-    dest = results_dir / FORMATS_DIR / name
+    dest = served(results_dir, f"{FORMATS_DIR}/{name}")
     if dest.is_file() and dest.stat().st_mtime_ns >= source.stat().st_mtime_ns:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 
+from blastflow.confine import shown
 from blastflow.errors import InputError
 from blastflow.programs import MOLECULE_NAMES, Molecule
 
@@ -27,6 +28,7 @@ __all__ = [
     "FastaRecord",
     "Query",
     "fasta_lines",
+    "is_fasta_text",
     "load_query",
     "read_fasta",
     "record_molecule",
@@ -98,7 +100,7 @@ def load_query(query: str) -> Query:
         raise InputError(
             "the query is empty: give FASTA text starting with '>' or the path of a FASTA file", code="invalid_query"
         )
-    if query.lstrip().startswith(">") or "\n" in query.rstrip():  # a path has no line breaks: this is text
+    if is_fasta_text(query):
         source = "the query text"
         text = query.lstrip()
         skipped = query[: len(query) - len(text)].count("\n")  # keep line numbers those of the text as given
@@ -108,6 +110,15 @@ def load_query(query: str) -> Query:
         source = str(path)
         records = list(read_fasta(fasta_lines(path, "query"), source, role="query"))
     return Query(records=tuple(records), molecule=records[0].molecule, source=source)
+
+
+def is_fasta_text(query: str) -> bool:
+    """A query given as FASTA text rather than as a path: it starts with '>' or has line breaks (a path has none).
+
+    >>> is_fasta_text(">q1\\nMKV"), is_fasta_text("hello\\nworld"), is_fasta_text("/data/q.fasta")
+    (True, True, False)
+    """
+    return query.lstrip().startswith(">") or "\n" in query.rstrip()
 
 
 def fasta_lines(path: Path, role: str) -> Iterator[str]:
@@ -187,8 +198,9 @@ class _Lines:
             self.seen_header = True
         elif not self.seen_header and line.strip():
             raise InputError(
+                # Never quote the line: a file that is not FASTA may be anything the worker can read.
                 f"{self._source} is not FASTA: line {self.number} should be a header starting with '>' "
-                f"but reads {line.strip()[:40]!r}. {_HOW_FASTA_LOOKS}",
+                f"but does not start with '>'. {_HOW_FASTA_LOOKS}",
                 code=self._code,
             )
         return line
@@ -225,7 +237,7 @@ def read_fasta(lines: Iterable[str], source: str, role: str = "query") -> Iterat
         record = _record(title, sequence, feed.headers.popleft(), source, code)
         if record.id in seen:
             raise InputError(
-                f"{source}: duplicate id {record.id!r} at lines {seen[record.id]} and {record.line}: "
+                f"{source}: duplicate id {shown(record.id)} at lines {seen[record.id]} and {record.line}: "
                 "ids must be unique because BLAST reports hits by id; rename or remove one of them",
                 code=code,
             )
@@ -245,7 +257,7 @@ def _record(title: str, sequence: str, line: int, source: str, code: str) -> Fas
     if _HEADER_CONTROL.search(title):
         raise InputError(f"{where}: the header contains a control character: remove it", code=code)
     record_id = title.split(None, 1)[0]
-    where = f"{source}: record {record_id!r} (line {line})"
+    where = f"{source}: record {shown(record_id)} (line {line})"
     odd = next((char for char in record_id if not (char.isascii() and char.isprintable())), None)
     if odd is not None:
         # BLAST writes ids as ASCII: it would report this one garbled ('#' for each byte), so its hits
@@ -293,8 +305,8 @@ def record_molecule(sequence: str) -> Molecule:
 def _mixed(first: dict[Molecule, FastaRecord], source: str) -> InputError:
     nucl, prot = first["nucl"], first["prot"]
     return InputError(
-        f"{source} mixes {MOLECULE_NAMES['nucl']} sequences (e.g. {nucl.id!r}, line {nucl.line}) and "
-        f"{MOLECULE_NAMES['prot']} sequences (e.g. {prot.id!r}, line {prot.line}): BLAST searches one molecule "
+        f"{source} mixes {MOLECULE_NAMES['nucl']} sequences (e.g. {shown(nucl.id)}, line {nucl.line}) and "
+        f"{MOLECULE_NAMES['prot']} sequences (e.g. {shown(prot.id)}, line {prot.line}): BLAST searches one molecule "
         "type per run, so split them into two files and run one search each",
         code="wrong_molecule",
     )

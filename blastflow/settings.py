@@ -10,8 +10,10 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "default_data_dir", "get_settings", "quiet_azure_sdk_loggers"]
+__all__ = ["SAMPLE_DATA_DIR", "Settings", "default_data_dir", "get_settings", "quiet_azure_sdk_loggers"]
 
+# The bundled sample FASTA sets (`blastflow demo`, the flow's defaults): always an input root by default.
+SAMPLE_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 _AZURE_LOGGERS = ("azure", "azure.core.pipeline.policies.http_logging_policy", "azure.identity", "urllib3")
 
 
@@ -47,6 +49,9 @@ class Settings(BaseSettings):
     state_debounce_s: float = Field(default=5.0, ge=0)
     store_outage_s: float = Field(default=300.0, ge=0)  # how long a step keeps retrying an unreachable store
     quiet_threshold_s: float = Field(default=900.0, gt=0)  # reconcile: a live job silent this long is lost
+    # Directories a search may read its query and database files from, separated by os.pathsep
+    # (blastflow.confine). Unset: the data dir and the bundled sample data (`blastflow run` adds its own directory).
+    input_roots: str | None = None
     prefect_ui_url: str | None = None
     # The monitoring page as a notification links to it (`<monitor_url>/?job=<job id>`).
     monitor_url: str = "http://localhost:8501"
@@ -60,7 +65,16 @@ class Settings(BaseSettings):
         return self.data_dir / "jobs"
 
     def job_dir(self, job_id: str) -> Path:
-        return self.jobs_dir / job_id
+        """`<data dir>/jobs/<job id>`; an id that could name another place ('..', '/') raises InputError."""
+        from blastflow.store.limits import check_job_id  # the store's rule for ids, which are its keys too
+
+        return self.jobs_dir / check_job_id(job_id)
+
+    def input_root_paths(self) -> list[Path]:
+        """The input roots: BLASTFLOW_INPUT_ROOTS when set, else the data dir and the bundled sample data."""
+        if self.input_roots is None:
+            return [self.data_dir, SAMPLE_DATA_DIR]
+        return [Path(part).expanduser() for part in self.input_roots.split(os.pathsep) if part.strip()]
 
     @property
     def default_store_url(self) -> str:

@@ -20,6 +20,7 @@ from blastflow.model import Phase, is_job_id
 from blastflow.notify import completed_message, failed_message
 from blastflow.sanitise import sanitise
 from blastflow.search import Program, SearchSpec
+from blastflow.settings import SAMPLE_DATA_DIR
 from blastflow.store import StateStore
 from blastflow.version import code_version
 from flows.hooks import on_cancellation, on_crashed, on_failure
@@ -33,7 +34,7 @@ from tasks.wait_for_pods import wait_for_pods
 
 __all__ = ["SAMPLE_PROTEINS", "SAMPLE_TRANSCRIPTS", "blast_search"]
 
-_DATA = Path(__file__).resolve().parent.parent / "data" / "sinvicta"
+_DATA = SAMPLE_DATA_DIR / "sinvicta"
 SAMPLE_PROTEINS = str(_DATA / "Sinvicta2-2-3.prot.subset.fasta")
 SAMPLE_TRANSCRIPTS = str(_DATA / "Sinvicta2-2-3.cdna.subset.fasta")
 

@@ -36,6 +36,12 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def _job(job_id: str) -> JobRecord:
+    from blastflow.store.limits import check_job_id
+
+    try:
+        check_job_id(job_id)  # before it names a row or a folder
+    except BlastflowError as exc:
+        raise _fail(str(exc)) from exc
     job = _store().get(job_id)
     if job is None:
         raise _fail(f"no job {job_id!r}; `blastflow jobs` lists the jobs in this store")
@@ -108,9 +114,26 @@ def _query_argument(query: str) -> str:
     return str(path)
 
 
+def _allow_current_directory() -> None:
+    """The command line reads inputs from the directory it runs in too, unless BLASTFLOW_INPUT_ROOTS says otherwise.
+
+    Set in the environment (not passed as a flow parameter, which anyone starting a run could set), so the
+    flow run in this process and the processes it starts see the same roots.
+    """
+    from blastflow.confine import INPUT_ROOTS_ENV
+    from blastflow.settings import get_settings
+
+    if INPUT_ROOTS_ENV in os.environ:
+        return
+    roots = [*get_settings().input_root_paths(), Path.cwd()]
+    os.environ[INPUT_ROOTS_ENV] = os.pathsep.join(str(root) for root in roots)
+    get_settings.cache_clear()
+
+
 def _run_search(**params: object) -> None:
     from flows.blast_search import blast_search
 
+    _allow_current_directory()
     params["query"] = _query_argument(str(params["query"]))
     try:
         result = blast_search(**params)  # type: ignore[arg-type]
@@ -159,6 +182,7 @@ def rerun(
     if new_job_id is not None and not is_job_id(new_job_id):
         raise _fail(f"--job-id {new_job_id!r} is not a UUID4; leave it out for a new one")
     original = _job(job_id)
+    _allow_current_directory()
     try:
         started = start_rerun(original, get_settings(), new_job_id or fresh_id())
     except BlastflowError as exc:
@@ -220,15 +244,37 @@ def reconcile(
 
 
 @app.command()
-def ui(port: Annotated[int, typer.Option(help="Port for the monitoring page")] = 8501) -> None:
-    """Start the Streamlit monitoring page."""
-    argv = [sys.executable, "-m", "streamlit", "run", str(_ROOT / "ui" / "app.py"), "--server.port", str(port)]
-    raise typer.Exit(subprocess.call(argv, env=os.environ.copy()))
+def ui(
+    port: Annotated[int, typer.Option(help="Port for the monitoring page", min=1, max=65535)] = 8501,
+    host: Annotated[
+        str,
+        typer.Option(help="Address to listen on. Any but loopback needs a login (the auth table of "
+                     ".streamlit/secrets.toml, see deployments/streamlit/secrets.example.toml) or --no-auth"),
+    ] = "127.0.0.1",
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="No login, even when --host exposes the page (prints a warning)")
+    ] = False,
+) -> None:
+    """Start the Streamlit monitoring page (on this machine only, unless --host exposes it)."""
+    from ops import page_server
+
+    app_path = _ROOT / "ui" / "app.py"
+    try:
+        server = page_server.plan_from_files(host, port, no_auth=no_auth, app=app_path)
+    except BlastflowError as exc:
+        raise _fail(str(exc), code=2) from exc
+    if warning := page_server.exposure_warning(server):
+        typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
+    raise typer.Exit(subprocess.call(page_server.streamlit_argv(server, app_path), env=os.environ.copy()))
 
 
 @app.command()
 def up(
     port: Annotated[int, typer.Option(help="Port of the Prefect server (UI and API)")] = 4200,
+    host: Annotated[
+        str, typer.Option(help="Address the Prefect server listens on; any but loopback turns Prefect's API auth "
+                          "on (its string kept in <data dir>/stack/api-auth, readable by you only)")
+    ] = "127.0.0.1",
     k8s: Annotated[bool, typer.Option("--k8s", help="Also create the Kubernetes pool and deploy to it")] = False,
     force: Annotated[bool, typer.Option("--force", help="Restart the worker even while it runs searches")] = False,
     notify: Annotated[
@@ -242,16 +288,17 @@ def up(
     no_notify: Annotated[bool, typer.Option("--no-notify", help="Remove the notification")] = False,
 ) -> None:
     """Start (or update) the local Prefect stack: server, work pool, deployments, worker, zombie detection."""
+    from blastflow.sanitise import sanitise
     from ops import stack
 
     notify_url = "" if no_notify else notify
     try:
-        state = stack.up(port=port, k8s=k8s, force=force, echo=typer.echo, notify_url=notify_url,
+        state = stack.up(port=port, host=host, k8s=k8s, force=force, echo=typer.echo, notify_url=notify_url,
                          notify_kind=notify_kind)
-    except BlastflowError as exc:
-        raise _fail(_masked(str(exc), notify_url)) from exc
+    except BlastflowError as exc:  # sanitise: the stack's API auth string is a registered secret
+        raise _fail(sanitise(_masked(str(exc), notify_url))) from exc
     except Exception as exc:
-        raise _fail(_masked(f"{type(exc).__name__}: {exc}", notify_url)) from exc
+        raise _fail(sanitise(_masked(f"{type(exc).__name__}: {exc}", notify_url))) from exc
     typer.echo("")
     for line in state.lines():
         typer.echo(line)
@@ -261,6 +308,8 @@ def up(
         f"\nWatch it:       BLASTFLOW_PREFECT_UI_URL={state.ui_url} blastflow ui"
         "\nStop it all:    blastflow down"
     )
+    for line in state.remote_lines():
+        typer.echo(line)
 
 
 def _masked(message: str, url: str | None) -> str:
@@ -348,7 +397,12 @@ def _results_dir(job: JobRecord) -> Path:
     if not location or "://" in location:
         where = f"they are stored at {location}" if location else "the job recorded no results location"
         raise _fail(f"job {job.job_id}'s results are not on this machine: {where}")
-    return Path(location)
+    from blastflow.confine import job_results_dir
+
+    try:
+        return job_results_dir(location, job.job_id)
+    except BlastflowError as exc:
+        raise _fail(str(exc)) from exc
 
 
 def _print_results_summary(job: JobRecord, results_dir: Path) -> None:

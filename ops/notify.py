@@ -20,7 +20,7 @@ from typing import Any
 
 from blastflow.errors import ConfigError
 from blastflow.notify import NOTIFY_KINDS, NotifyKind, masked_url, message_templates
-from ops.prefect_admin import upsert_automation
+from ops.prefect_admin import Api, PrefectApi, upsert_automation
 
 __all__ = [
     "FINAL_STATES",
@@ -93,35 +93,33 @@ def notify_automation(block_document_id: Any, monitor_url: str, prefect_ui_url: 
     )
 
 
-def ensure_notifications(api_url: str, url: str, kind: NotifyKind, monitor_url: str, echo: Echo) -> None:
+def ensure_notifications(api: Api, url: str, kind: NotifyKind, monitor_url: str, echo: Echo) -> None:
     """Create or update (by name) the notification block and automation; delete a block of another kind.
 
     Raises:
         ConfigError: The block refuses the URL (the message shows it masked).
     """
-    from prefect.client.orchestration import SyncPrefectClient
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import temporary_settings
 
+    api = PrefectApi.of(api)
     try:
         block = notification_block(kind, url)
     except ValueError:  # pydantic's or the block's own check; its text may quote the URL
         raise ConfigError(f"{masked_url(url)} is not a {kind} webhook URL Prefect accepts: check it, or choose "
                           f"the kind with --notify-kind ({', '.join(NOTIFY_KINDS)})") from None
-    with temporary_settings(updates={PREFECT_API_URL: api_url}):  # Block.save talks to PREFECT_API_URL
+    with temporary_settings(updates=api.settings()):  # Block.save talks to PREFECT_API_URL, with its auth
         block_id = block.save(NOTIFY_BLOCK, overwrite=True)
-    with SyncPrefectClient(api_url) as client:
+    with api.client() as client:
         for other in NOTIFY_KINDS:
             if other != kind:
                 _delete_block(client, other)
-        upsert_automation(client, notify_automation(block_id, monitor_url, api_url.removesuffix("/api")))
+        upsert_automation(client, notify_automation(block_id, monitor_url, api.url.removesuffix("/api")))
     echo(f"Notifications on: a {kind} message to {masked_url(url)} when a blast-search run ends")
 
 
-def remove_notifications(api_url: str, echo: Echo) -> None:
+def remove_notifications(api: Api, echo: Echo) -> None:
     """Delete the automation and the block (`--no-notify`, or an empty BLASTFLOW_NOTIFY_URL)."""
-    from prefect.client.orchestration import SyncPrefectClient
-
-    with SyncPrefectClient(api_url) as client:
+    with PrefectApi.of(api).client() as client:
         for automation in client.read_automations_by_name(NOTIFY_AUTOMATION):
             client.delete_automation(automation.id)
         for kind in NOTIFY_KINDS:

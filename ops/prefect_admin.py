@@ -8,12 +8,14 @@ Prefect is imported inside the functions that need it: importing this module sta
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ import yaml
 from blastflow.errors import BlastflowError, ConfigError
 from blastflow.process import alive
 from blastflow.sanitise import sanitise
+from ops.page_server import is_loopback
 
 __all__ = [
     "DEFAULT_PORT",
@@ -36,6 +39,8 @@ __all__ = [
     "ZOMBIE_AUTOMATION",
     "ZOMBIE_AUTOMATION_FILE",
     "ZOMBIE_WITHIN_S",
+    "Api",
+    "PrefectApi",
     "StackError",
     "base_job_template",
     "code_version",
@@ -46,7 +51,10 @@ __all__ = [
     "healthy",
     "load_prefect_yaml",
     "local_api_url",
+    "needs_auth",
     "port_taken",
+    "require_server_auth",
+    "server_auth_supported",
     "server_command",
     "server_env",
     "upsert_automation",
@@ -76,6 +84,51 @@ class StackError(BlastflowError):
     """A part of the local stack would not start or answer; the message names its log."""
 
     code = "stack"
+
+
+@dataclass(frozen=True)
+class PrefectApi:
+    """Where a stack's API answers, and the auth string its server asks for (None: a loopback server, no auth).
+
+    The one place a client of the stack gets its credentials from: the Prefect client, `prefect` subprocesses
+    and plain HTTP requests all take them from here. The string stays out of `repr`, hence out of any log
+    line or exception that shows this object.
+    """
+
+    url: str
+    auth_string: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, api: Api) -> PrefectApi:
+        """A bare URL is an API without auth (what callers passed before auth existed)."""
+        return api if isinstance(api, PrefectApi) else cls(api)
+
+    def client(self) -> Any:
+        """A `SyncPrefectClient`: it sends the string itself (it does not read PREFECT_API_AUTH_STRING)."""
+        from prefect.client.orchestration import SyncPrefectClient
+
+        return SyncPrefectClient(self.url, auth_string=self.auth_string)
+
+    def env(self) -> dict[str, str]:
+        """Prefect's client settings for a `prefect` subprocess (deploy, worker, the worker's flow runs)."""
+        auth = {"PREFECT_API_AUTH_STRING": self.auth_string} if self.auth_string else {}
+        return {"PREFECT_API_URL": self.url, **auth}
+
+    def headers(self) -> dict[str, str]:
+        """The header Prefect's client sends (HTTP Basic over the whole string), for a plain HTTP request."""
+        if not self.auth_string:
+            return {}
+        return {"Authorization": f"Basic {base64.b64encode(self.auth_string.encode()).decode()}"}
+
+    def settings(self) -> dict[Any, str]:
+        """The same settings as `env`, for `prefect.settings.temporary_settings` (what `Block.save` reads)."""
+        from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL
+
+        auth = {PREFECT_API_AUTH_STRING: self.auth_string} if self.auth_string else {}
+        return {PREFECT_API_URL: self.url, **auth}
+
+
+Api = PrefectApi | str
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -135,15 +188,14 @@ def zombie_automation(path: Path = ZOMBIE_AUTOMATION_FILE) -> Any:
     return automation
 
 
-def ensure_zombie_automation(api_url: str, echo: Echo) -> None:
+def ensure_zombie_automation(api: Api, echo: Echo) -> None:
     """Create the zombie automation on the server, or update it (by name) to what the file says."""
-    from prefect.client.orchestration import SyncPrefectClient
     from prefect.events.schemas.automations import AutomationCore
 
     wanted = zombie_automation()
     # The server refuses `owner_resource` on an update; left unset, it is left out of both requests.
     core = AutomationCore(**wanted.model_dump(exclude={"id", "owner_resource"}))
-    with SyncPrefectClient(api_url) as client:
+    with PrefectApi.of(api).client() as client:
         upsert_automation(client, core)  # duplicates would crash a run twice
     window_s = wanted.trigger.within.total_seconds()
     echo(f"Zombie detection on: heartbeat every {HEARTBEAT_FREQUENCY_S} s, Crashed after {window_s:g} s silent")
@@ -165,18 +217,68 @@ def upsert_automation(client: Any, wanted: Any) -> None:
         client.create_automation(wanted)
 
 
-def local_api_url(port: int) -> str:
-    """The API of the local server on `port` (its UI is the same URL without `/api`)."""
-    return f"http://{HOST}:{port}/api"
+def local_api_url(port: int, host: str = HOST) -> str:
+    """The API of the server listening on `host`:`port`, as this machine reaches it (UI: the URL without `/api`).
+
+    Example:
+        >>> [local_api_url(4300), local_api_url(4300, "0.0.0.0"), local_api_url(4300, "10.0.0.5")]
+        ['http://127.0.0.1:4300/api', 'http://127.0.0.1:4300/api', 'http://10.0.0.5:4300/api']
+        >>> local_api_url(4300, "::")
+        'http://[::1]:4300/api'
+    """
+    name = _reached_at(host)
+    return f"http://{f'[{name}]' if ':' in name else name}:{port}/api"
 
 
-def server_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(port)]
+def _reached_at(host: str) -> str:
+    """The address this machine reaches a server on `host` at: loopback for a wildcard (every address)."""
+    return {"0.0.0.0": HOST, "::": "::1", "": HOST}.get(host, host)
 
 
-def server_env(env: Mapping[str, str], database: Path) -> dict[str, str]:
-    """The server's environment: `env` with its SQLite database, patient with the database lock."""
+def server_command(port: int, host: str = HOST) -> list[str]:
+    return [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)]
+
+
+def needs_auth(host: str) -> bool:
+    """Whether a server listening on `host` must ask for an auth string: anything but loopback is reachable."""
+    return not is_loopback(host)
+
+
+def server_auth_supported() -> bool:
+    """Whether the installed Prefect has both auth settings: the server's (which turns its check on) and the
+    client's (which the worker and `prefect deploy` send). Read from its settings models, not assumed."""
+    try:
+        from prefect.settings.models.api import APISettings
+        from prefect.settings.models.server.api import ServerAPISettings
+    except ImportError:  # another layout of the settings: no setting we know how to use
+        return False
+    return all("auth_string" in model.model_fields for model in (APISettings, ServerAPISettings))
+
+
+def require_server_auth() -> None:
+    """Refuse to expose a server that could not ask for credentials.
+
+    Raises:
+        ConfigError: The installed Prefect has no API auth setting.
+    """
+    if not server_auth_supported():
+        raise ConfigError(
+            "the installed Prefect has no API auth setting (PREFECT_SERVER_API_AUTH_STRING), so a server on a "
+            "non-loopback --host would be open to anyone who reaches it: upgrade Prefect to a 3.x release that "
+            "has it, or keep the default --host 127.0.0.1"
+        )
+
+
+def server_env(env: Mapping[str, str], database: Path, auth_string: str | None = None) -> dict[str, str]:
+    """The server's environment: `env` with its SQLite database, patient with the database lock.
+
+    With `auth_string` (an exposed server) the API asks for it, and the UI reaches the API at the address the
+    browser used (`/api`): its default, http://127.0.0.1:<port>/api, is the browser's own machine.
+    """
     out = dict(env)
+    if auth_string:
+        out["PREFECT_SERVER_API_AUTH_STRING"] = auth_string
+        out.setdefault("PREFECT_UI_API_URL", "/api")
     out.update(
         PREFECT_SERVER_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{database}",
         # A loaded two-core machine: SQLite waits for its lock rather than failing a request.
@@ -187,21 +289,22 @@ def server_env(env: Mapping[str, str], database: Path) -> dict[str, str]:
     return out
 
 
-def healthy(api_url: str) -> bool:
-    """Whether the Prefect API at `url` answers its health check."""
+def healthy(api: Api) -> bool:
+    """Whether the Prefect API answers its health check (Prefect leaves it open; the credentials go anyway)."""
     import httpx
 
+    api = PrefectApi.of(api)
     try:
-        return httpx.get(f"{api_url}/health", timeout=3.0).status_code == 200
+        return httpx.get(f"{api.url}/health", headers=api.headers(), timeout=3.0).status_code == 200
     except httpx.HTTPError:
         return False
 
 
-def wait_healthy(api_url: str, pid: int, timeout_s: float) -> bool:
+def wait_healthy(api: Api, pid: int, timeout_s: float) -> bool:
     """Wait until the API answers; False at the timeout or as soon as the server process `pid` is gone."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if healthy(api_url):
+        if healthy(api):
             return True
         if not alive(pid):
             return False
@@ -209,9 +312,9 @@ def wait_healthy(api_url: str, pid: int, timeout_s: float) -> bool:
     return False
 
 
-def port_taken(port: int) -> bool:
+def port_taken(port: int, host: str = HOST) -> bool:
     try:
-        with socket.create_connection((HOST, port), timeout=0.5):
+        with socket.create_connection((_reached_at(host), port), timeout=0.5):
             return True
     except OSError:
         return False
@@ -222,12 +325,11 @@ def port_taken(port: int) -> bool:
 # ------------------------------------------------------------------------------------------------------
 
 
-def ensure_pools(api_url: str, pools: Iterable[str], echo: Echo) -> None:
+def ensure_pools(api: Api, pools: Iterable[str], echo: Echo) -> None:
     """Create each work pool, or overwrite it with its type and base job template."""
-    from prefect.client.orchestration import SyncPrefectClient
     from prefect.client.schemas.actions import WorkPoolCreate
 
-    with SyncPrefectClient(api_url) as client:
+    with PrefectApi.of(api).client() as client:
         for name in pools:
             template = base_job_template(WORK_POOLS[name])
             client.create_work_pool(WorkPoolCreate(name=name, type=WORK_POOLS[name], base_job_template=template),
@@ -302,12 +404,10 @@ def worker_command(name: str) -> list[str]:
             "--name", name]
 
 
-def wait_worker_online(api_url: str, name: str, since: datetime, pid: int, timeout_s: float) -> bool:
+def wait_worker_online(api: Api, name: str, since: datetime, pid: int, timeout_s: float) -> bool:
     """Wait until the worker `name` (process `pid`) has sent a heartbeat after `since`; False if it dies first."""
-    from prefect.client.orchestration import SyncPrefectClient
-
     deadline = time.monotonic() + timeout_s
-    with SyncPrefectClient(api_url) as client:
+    with PrefectApi.of(api).client() as client:
         while time.monotonic() < deadline:
             if not alive(pid):
                 return False

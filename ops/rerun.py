@@ -7,11 +7,14 @@ button, and this returns at once; without a stack the flow runs in this process,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blastflow.model import JobRecord
 from blastflow.rerun import rerun_parameters
 from blastflow.settings import Settings
+
+if TYPE_CHECKING:
+    from ops.prefect_admin import PrefectApi
 
 __all__ = ["DEPLOYMENT", "RerunStarted", "start_rerun"]
 
@@ -29,20 +32,20 @@ class RerunStarted:
 def start_rerun(job: JobRecord, settings: Settings, new_job_id: str) -> RerunStarted:
     """Start `job`'s search again as job `new_job_id` (raises InputError when it cannot be run again)."""
     from ops import stack
+    from ops.stack_files import StackFiles
 
     params = rerun_parameters(job, settings.job_dir(job.job_id), settings.data_dir / "inputs", new_job_id)
     current = stack.status(data_dir=settings.data_dir)
     if current.healthy and current.api_url and "blast-search" in current.deployments:
-        return RerunStarted(new_job_id, "deployment", _through_deployment(current.api_url, params))
+        api = StackFiles.of(settings.data_dir).api(current.api_url)  # with the stack's auth string, if any
+        return RerunStarted(new_job_id, "deployment", _through_deployment(api, params))
     from flows.blast_search import blast_search
 
     return RerunStarted(new_job_id, "cli", result=blast_search(**params))
 
 
-def _through_deployment(api_url: str, params: dict[str, object]) -> str:
-    from prefect.client.orchestration import SyncPrefectClient
-
-    with SyncPrefectClient(api_url) as client:
+def _through_deployment(api: PrefectApi, params: dict[str, object]) -> str:
+    with api.client() as client:
         deployment = client.read_deployment_by_name(DEPLOYMENT)
         run = client.create_flow_run_from_deployment(deployment.id, parameters=params)
     return str(run.id)

@@ -173,6 +173,27 @@ def unique_name() -> str:
 # ---------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="session", autouse=True)
+def input_roots() -> Iterator[str]:
+    """Tests keep their FASTA files in temporary directories: those and the repository are the input roots.
+
+    Set in the environment, so the Prefect workers and flow-run processes the tests start inherit it; the tests
+    of the defaults (tests/test_confine.py, tests/steps/test_prepare.py) take it away with monkeypatch.
+    """
+    import os
+    import tempfile
+
+    from blastflow.confine import INPUT_ROOTS_ENV
+
+    before = os.environ.get(INPUT_ROOTS_ENV)
+    os.environ[INPUT_ROOTS_ENV] = os.pathsep.join([str(Path(tempfile.gettempdir()).resolve()), str(REPO)])
+    yield os.environ[INPUT_ROOTS_ENV]
+    if before is None:
+        os.environ.pop(INPUT_ROOTS_ENV, None)
+    else:
+        os.environ[INPUT_ROOTS_ENV] = before
+
+
 @pytest.fixture
 def sqlite_store(tmp_path: Path) -> Iterator[StateStore]:
     from blastflow.store import open_store

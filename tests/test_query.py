@@ -99,7 +99,7 @@ def test_unreadable_files(tmp_path: Path, content: bytes, expected: str) -> None
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("hello\n>a\nACGT\n", "is not FASTA: line 1 should be a header starting with '>' but reads 'hello'"),
+        ("hello\n>a\nACGT\n", "is not FASTA: line 1 should be a header starting with '>' but does not start with '>'"),
         ("\n\nACGTACGT\n", "line 3 should be a header"),
         (">a\nACGT\n>\nACGT\n", "line 3 is a header without an id"),
         (">a\nACGT\n>b desc\n>c\nAC\n", "record 'b' (line 3) has no sequence"),

@@ -49,10 +49,9 @@ def render_alignments(job: JobRecord, results: JobResults) -> None:
 
 def _local_results(job: JobRecord, results: JobResults) -> Path | None:
     """The results directory when the job completed and its results are on this machine."""
-    location = results.location
-    if job.phase is not Phase.COMPLETED or results.problem or not location or "://" in location:
+    if job.phase is not Phase.COMPLETED or results.problem:
         return None
-    return Path(location)
+    return results.directory
 
 
 def _show_error(err: Exception) -> None:

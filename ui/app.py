@@ -11,11 +11,14 @@ import streamlit as st
 
 from blastflow.errors import BlastflowError
 from ui import job_list, job_page
+from ui.auth import require_login
 from ui.connection import get_store, page_settings, store_url
 
 
 def main() -> None:
     st.set_page_config(page_title="blastflow", page_icon=":material/biotech:", layout="wide")
+    if not require_login(sys.argv[1:]):
+        return  # nothing of any job before the login
     settings = page_settings()
     try:
         store = get_store(store_url(sys.argv[1:], settings))

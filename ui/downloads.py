@@ -13,6 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from blastflow.confine import served
 from blastflow.formats import FORMATS, formats_for, formatted, known_problem
 from blastflow.model import JobRecord, Phase
 from blastflow.provenance import NO_HITS_FILE
@@ -33,17 +34,17 @@ _LABELS = {
 
 def render_downloads(job: JobRecord, results: JobResults) -> None:
     """A download button and a caption per format this search's program has, and the queries without hits."""
-    if results.hits_path is None or results.problem or not results.location:
+    if results.hits_path is None or results.problem or results.directory is None:
         show_missing(job, results)
         if job.phase is not Phase.COMPLETED and job.program:
             will = ", ".join(_LABELS[name] for name in formats_for(job.program))
             st.caption(f"A completed {job.program} search has: {will}, and the list of queries without hits.")
         return
-    directory = Path(results.location)
+    directory = results.directory
     stem = f"blastflow-{job.job_id[:8]}"
     for name in formats_for(job.program):
         _format_download(directory, name, job.program or None, stem)
-    no_hits = directory / NO_HITS_FILE
+    no_hits = served(directory, NO_HITS_FILE)
     if no_hits.is_file():
         st.download_button(
             "Queries without hits (one id per line)",

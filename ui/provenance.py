@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import streamlit as st
 
-from blastflow.errors import BlastflowError
+from blastflow.confine import job_results_dir, served
+from blastflow.errors import BlastflowError, InputError
 from blastflow.model import JobRecord, new_job_id
 from blastflow.provenance import PROVENANCE_FILE, card_text, read_provenance
 from blastflow.rerun import rerun_parameters
@@ -23,7 +23,10 @@ def render_provenance(job: JobRecord) -> None:
     location = job.results_location
     if not location or "://" in location:
         return
-    path = Path(location) / PROVENANCE_FILE
+    try:
+        path = served(job_results_dir(location, job.job_id), PROVENANCE_FILE)
+    except InputError:
+        return  # not the job's own folder: the Descriptions tab says why
     if not path.is_file():
         return
     try:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from blastflow.confine import job_results_dir, served
+from blastflow.errors import InputError
 from blastflow.hit_query import HitFilter, count_hits, page, totals
 from blastflow.hits import ARCHIVE_FILE, HITS_FILE, PARQUET_FILE, tsv_to_parquet
 from blastflow.model import JobRecord, Phase
@@ -53,6 +55,7 @@ class JobResults:
     archive_path: Path | None
     location: str | None
     problem: str | None = None  # why a local results directory could not be read
+    directory: Path | None = None  # the job's own results folder, checked (`blastflow.confine.job_results_dir`)
 
 
 def load_results(job: JobRecord) -> JobResults:
@@ -64,16 +67,18 @@ def load_results(job: JobRecord) -> JobResults:
     location = job.results_location
     if not location or "://" in location:  # none yet, or in a bucket: the page says where
         return JobResults(None, None, None, location)
-    directory = Path(location)
-    hits_path = directory / HITS_FILE
+    try:  # only the job's own folder, and only files that stay inside it (no symlink out), are read
+        directory = job_results_dir(location, job.job_id)
+        hits_path, archive = served(directory, HITS_FILE), served(directory, ARCHIVE_FILE)
+    except InputError as err:
+        return JobResults(None, None, None, location, str(err))
     if not hits_path.is_file():
         return JobResults(None, None, None, location, f"{hits_path} is not readable from this machine.")
     try:
-        parquet = _parquet_for(hits_path, directory / PARQUET_FILE)
+        parquet = _parquet_for(hits_path, served(directory, PARQUET_FILE))
     except (OSError, ValueError) as err:
         return JobResults(None, None, None, location, f"{hits_path} could not be read: {err}")
-    archive = directory / ARCHIVE_FILE
-    return JobResults(parquet, hits_path, archive if archive.is_file() else None, location)
+    return JobResults(parquet, hits_path, archive if archive.is_file() else None, location, directory=directory)
 
 
 def _parquet_for(tsv: Path, beside: Path) -> Path:
@@ -135,7 +140,8 @@ def render_descriptions(job: JobRecord, results: JobResults) -> None:
         show_missing(job, results)
         return
     total, queries = cached_totals(path)
-    _queries_without_hits(Path(str(results.location)) / NO_HITS_FILE)
+    if results.directory is not None:
+        _queries_without_hits(served(results.directory, NO_HITS_FILE))
     if total == 0:
         st.info("The search found no hits: no query matched the database within the e-value cut-off.")
         return

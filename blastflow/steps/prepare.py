@@ -10,25 +10,35 @@ resolves it and applies the one shared molecule rule, `programs.check_db_molecul
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
+from blastflow.confine import confine
 from blastflow.merge import JobUpdate, StepUpdate
 from blastflow.model import Phase, StepName, StepStatus
 from blastflow.options import search_options
 from blastflow.programs import check_program, check_query_molecule
-from blastflow.query import load_query
+from blastflow.query import is_fasta_text, load_query
 from blastflow.search import CheckedSearch, PreparedRun, SearchSpec, save_spec
+from blastflow.settings import get_settings
 from blastflow.steps.context import StepContext
 
-__all__ = ["check_search", "prepare"]
+__all__ = ["check_search", "confined_spec", "prepare"]
 
 
-def check_search(spec: SearchSpec) -> CheckedSearch:
+def check_search(spec: SearchSpec, input_roots: Sequence[Path] | None = None) -> CheckedSearch:
     """Every check a search needs on any backend; raises `InputError` naming the problem and the fix.
 
+    A query path must lie under `input_roots` (`confined_spec`; default: the configured
+    `Settings.input_root_paths`); the checked search carries it resolved.
+
     Example:
-        >>> checked = check_search(SearchSpec(program="blastp", query=">q1\\nMKTAYIAKQR\\n", db="swissprot"))
+        >>> checked = check_search(SearchSpec(program="blastp", query=">q1\\nMKTAYIAKQR\\n", db="swissprot"), [])
         >>> checked.program, checked.query.count, checked.options
         ('blastp', 1, ['-evalue', '1e-05', '-max_target_seqs', '10'])
     """
+    roots = get_settings().input_root_paths() if input_roots is None else input_roots
+    spec = confined_spec(spec, roots)
     program = check_program(spec.program)
     query = load_query(spec.query)
     check_query_molecule(program, query.molecule, query.source, query.records[0].id)
@@ -36,13 +46,25 @@ def check_search(spec: SearchSpec) -> CheckedSearch:
     return CheckedSearch(spec=spec, program=program, query=query, options=options)
 
 
+def confined_spec(spec: SearchSpec, input_roots: Sequence[Path]) -> SearchSpec:
+    """The search with its query path resolved, refused unless under `input_roots`; FASTA text passes unchanged.
+
+    Every backend reads the query here. The database is the backend's: the local one confines a database path
+    the same way (`confine_database`); ElasticBLAST never reads a local database at all.
+    """
+    if not spec.query.strip() or is_fasta_text(spec.query):
+        return spec
+    return spec.model_copy(update={"query": str(confine(spec.query.strip(), input_roots, "query"))})
+
+
 def prepare(ctx: StepContext, spec: SearchSpec) -> PreparedRun:
     """Check everything before any work starts; bad input raises `InputError` here."""
     ctx.write(JobUpdate(phase=Phase.PREPARING, program=spec.program, title=spec.title or None))
     log = ctx.log(StepName.PREPARE)
     log.add(f"Checking {spec.program} query, options and database")
-    run = ctx.backend.prepare(ctx.job_id, check_search(spec), ctx.settings.job_dir(ctx.job_id))
-    save_spec(spec, run.workdir)  # provenance and `blastflow rerun` read the search back from here
+    checked = check_search(spec, ctx.settings.input_root_paths())
+    run = ctx.backend.prepare(ctx.job_id, checked, ctx.settings.job_dir(ctx.job_id))
+    save_spec(checked.spec, run.workdir)  # provenance and `blastflow rerun` read it back (paths resolved)
     log.add(f"{run.query_count} queries, {run.query_length:,} residues ({run.molecule})")
     log.add(f"Database: {run.database_label}")
     if run.options:

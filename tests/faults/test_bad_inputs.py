@@ -41,6 +41,8 @@ from tests.doubles.faultkit import descendants, live_pids
 
 PEPTIDE = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQFEVVHSLAKWKRQ"
 TEN_MB = 10 * 1024 * 1024
+# The first line of the files that are not FASTA: no message may quote it (sanitise would not catch it).
+SECRET = "root:x:0:0:hunter2-NEVER-QUOTED:/root:/bin/bash"
 MAX_MESSAGE = 700
 
 pytestmark = pytest.mark.timeout(180)
@@ -71,6 +73,9 @@ def files(tmp_path_factory: pytest.TempPathFactory, sample_fasta: dict[str, Path
         "nul_inside": "".join(f">q{i}\n{PEPTIDE}\n" for i in range(80)).encode() + b">bad\nMKT\x00\x00AYI\n",
         "db_zero_width": f">db\u200bone\n{PEPTIDE}\n>db2\n{PEPTIDE[::-1]}\n".encode(),
         "db_blast_file": b"not really an index",
+        # a configuration file under the roots given as a query: it must fail without a word of it quoted
+        "secret_config": f"{SECRET}\n>q1\n{PEPTIDE}\n".encode(),
+        "secret_db": f"{SECRET}\nAccountKey=Zm9yLXRlc3Rz\n".encode(),
     }
     paths = {}
     for name, data in made.items():
@@ -78,7 +83,12 @@ def files(tmp_path_factory: pytest.TempPathFactory, sample_fasta: dict[str, Path
         paths[name] = root / f"{name}{suffix}"
         paths[name].write_bytes(data)
     (root / "a_directory").mkdir(exist_ok=True)
-    return {**{k: str(v) for k, v in paths.items()}, "directory": str(root / "a_directory"),
+    for name, target in {"link_out": "/etc/passwd", "db_link_out": "/etc/hostname"}.items():
+        (root / f"{name}.fasta").unlink(missing_ok=True)
+        (root / f"{name}.fasta").symlink_to(target)  # inside the roots by name, outside once resolved
+    return {**{k: str(v) for k, v in paths.items()}, "directory": str(root / "a_directory"), "root": str(root),
+            "missing": str(root / "no-such-queries.fasta"), "dotdot_out": str(root) + "/.." * 40 + "/etc/passwd",
+            "link_out": str(root / "link_out.fasta"), "db_link_out": str(root / "db_link_out.fasta"),
             "cdna": str(Path(__file__).resolve().parents[2] / "data" / "sinvicta" / "Sinvicta2-2-3.cdna.subset.fasta"),
             "query_prot": str(sample_fasta["query_prot"]), "db_prot": str(sample_fasta["db_prot"])}  # fmt: skip
 
@@ -96,8 +106,7 @@ LOCAL: dict[str, Bad] = {
     "empty text": Bad({"query": ""}, "the query is empty", "give FASTA text starting with '>'"),
     "blank text": Bad({"query": "  \n\t\n"}, "the query is empty", "give FASTA text starting with '>'"),
     "empty file": Bad({"query": "{empty}"}, "is empty", "it must hold FASTA records"),
-    "missing query file": Bad({"query": "/nonexistent/queries.fasta"}, "does not exist",
-                              "give the path of a FASTA file"),
+    "missing query file": Bad({"query": "{missing}"}, "does not exist", "give the path of a FASTA file"),
     "directory as query": Bad({"query": "{directory}"}, "is not a file", "give the path of a FASTA file"),
     "10 MB single line, no header": Bad({"query": "{one_line}"}, "is not FASTA: line 1",
                                         "A FASTA record is a header line"),
@@ -114,6 +123,23 @@ LOCAL: dict[str, Bad] = {
                          "rename or remove one of them"),
     "control character in a header": Bad({"query": f">a\x1b[31mred\n{PEPTIDE}\n"}, "contains a control character",
                                          "remove it"),
+    # outside the input roots (BLASTFLOW_INPUT_ROOTS), and files that are not FASTA: never quoted
+    "query outside the input roots": Bad({"query": "/etc/passwd"}, "is outside the directories this worker reads",
+                                         "add its directory to BLASTFLOW_INPUT_ROOTS"),
+    "missing query outside the roots": Bad({"query": "/nonexistent/queries.fasta"}, "is outside the directories",
+                                           "add its directory to BLASTFLOW_INPUT_ROOTS"),
+    "'..' out of an input root": Bad({"query": "{dotdot_out}"}, "after following symlinks and '..'",
+                                     "add its directory to BLASTFLOW_INPUT_ROOTS"),
+    "a symlink out of an input root": Bad({"query": "{link_out}"}, "is outside the directories",
+                                          "add its directory to BLASTFLOW_INPUT_ROOTS"),
+    "database outside the input roots": Bad({"db": "/etc/shadow"}, "database '/etc/shadow' is outside",
+                                            "add its directory to BLASTFLOW_INPUT_ROOTS"),
+    "database symlinked out of an input root": Bad({"db": "{db_link_out}"}, "is outside the directories",
+                                                   "add its directory to BLASTFLOW_INPUT_ROOTS"),
+    "a config file as the query": Bad({"query": "{secret_config}"}, "is not FASTA: line 1 should be a header",
+                                      "A FASTA record is a header line"),
+    "a config file as the database": Bad({"db": "{secret_db}"}, "is not FASTA: line 1 should be a header",
+                                         "A FASTA record is a header line"),
     # wrong molecule
     "nucleotide and protein mixed": Bad({"query": f">p\n{PEPTIDE}\n>n\n{'ACGT' * 20}\n"}, "mixes nucleotide sequences",
                                         "split them into two files"),
@@ -153,14 +179,14 @@ LOCAL: dict[str, Bad] = {
     "a newline smuggling -out": Bad({"options": "-word_size 3\n-out /etc/passwd"}, "option -out is not allowed",
                                     "blastflow sets it"),
     # databases
-    "missing database": Bad({"db": "/no/such/db"}, "database '/no/such/db' not found", "Give a FASTA file"),
+    "missing database": Bad({"db": "{root}/no/such/db"}, "/no/such/db' not found", "Give a FASTA file"),
     "empty database": Bad({"db": " "}, "the database is empty", "give a FASTA file or the path"),
     "database is a directory": Bad({"db": "{directory}"}, "is a directory", "give a FASTA file or a BLAST database"),
     "one file of a BLAST database": Bad({"db": "{db_blast_file}"}, "is one file of a BLAST database",
                                         "without the extension"),
     "shell metacharacters as the database": Bad({"db": "$(touch${IFS}/tmp/blastflow-pwned);`reboot`"}, "not found",
                                                 "Give a FASTA file"),
-    "whitespace in a database path": Bad({"db": "/data/my db/prot"}, "contains whitespace",
+    "whitespace in a database path": Bad({"db": "{root}/my db/prot"}, "contains whitespace",
                                          "use a path without spaces"),
     # numbers
     "infinite evalue": Bad({"evalue": float("inf")}, "evalue must be a positive number", "not inf"),
@@ -181,6 +207,7 @@ def _check_message(error: BaseException, bad: Bad) -> str:
     assert bad.what in text, text
     assert bad.how in text, text
     assert len(text) <= MAX_MESSAGE, f"a {len(text)}-character message"
+    assert "hunter2" not in text and "root:" not in text, "no content of a file that is not FASTA is quoted"
     return text
 
 
@@ -260,6 +287,8 @@ FLOW: dict[str, tuple[Bad, StepStatus]] = {
     "Cyrillic look-alike id, whole flow": (LOCAL["Cyrillic look-alike in a query id"], StepStatus.FAILED),
     "shell metacharacters in options, whole flow": (LOCAL["shell metacharacters in options"], StepStatus.FAILED),
     "missing database, whole flow": (LOCAL["missing database"], StepStatus.FAILED),
+    "query outside the roots, whole flow": (LOCAL["query outside the input roots"], StepStatus.FAILED),
+    "config file as the query, whole flow": (LOCAL["a config file as the query"], StepStatus.FAILED),
     "wrong molecule, whole flow": (LOCAL["nucleotide query for blastp"], StepStatus.FAILED),
     "negative evalue, whole flow": (Bad({"evalue": -1.0}, "invalid search parameters: evalue",
                                         "Input should be greater than 0 (got -1.0)"), StepStatus.PENDING),

@@ -142,3 +142,69 @@ def test_no_secret_from_child_output_reaches_any_sink(
     raw = [p.read_bytes().decode("utf-8", errors="replace") for p in files]
     assert any(job_id in text and LAST_LINE in text for text in raw), "the job and its lines are in these files"
     assert not _leaks(raw, secrets)
+
+
+# -- error messages built from input files ---------------------------------------------------------------------
+
+FILE_SECRET = "hunter2-FROM-A-FILE"
+INPUT_FILES = {  # name: (what the file holds, where it is given, a word of the error the row must carry)
+    "a config file under the roots as the query": (f"root:x:0:0:{FILE_SECRET}:/root:/bin/bash\n", "query",
+                                                  "is not FASTA: line 1"),
+    "a config file under the roots as the database": (f"db_password_hint {FILE_SECRET}\n>q\nMKV\n", "db",
+                                                      "is not FASTA: line 1"),
+    "a secret-bearing file outside the roots": (f"{FILE_SECRET}\n", "query-outside", "is outside the directories"),
+    "a secret-looking duplicate FASTA id": (f">password={FILE_SECRET}\nMKVLA\n>password={FILE_SECRET}\nMKVLA\n",
+                                            "query", "duplicate id 'password=***'"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", INPUT_FILES)
+def test_no_content_of_an_input_file_reaches_any_sink(
+    pipeline, sample_fasta, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """A run given a file that is not a good FASTA fails naming the line, never quoting a secret from it."""
+    from blastflow.model import new_job_id
+    from blastflow.settings import get_settings
+
+    text, given_as, said = INPUT_FILES[case]
+    inside, outside = tmp_path / "inputs", tmp_path / "elsewhere"
+    inside.mkdir()
+    outside.mkdir()
+    path = (outside if given_as == "query-outside" else inside) / "input.fasta"
+    path.write_text(text)
+    roots = [inside, sample_fasta["db_prot"].parent, Path(__file__).resolve().parents[2]]
+    monkeypatch.setenv("BLASTFLOW_INPUT_ROOTS", ":".join(str(root) for root in roots))
+    get_settings.cache_clear()
+    search = {"query": str(sample_fasta["query_prot"]), "db": str(sample_fasta["db_prot"]), "program": "blastp"}
+    search["db" if given_as == "db" else "query"] = str(path)
+    job_id = new_job_id()
+
+    with pytest.raises(Exception) as caught:
+        blast_search(**search, job_id=job_id)
+
+    job = pipeline.get(job_id)
+    assert job.phase is Phase.FAILED and said in job.error, job.error
+    assert FILE_SECRET not in str(caught.value)
+    assert not _leaks([job.model_dump_json(), *log_texts(pipeline, job_id)], [FILE_SECRET])
+    messages, states = _prefect_texts(UUID(job.flow_run_id))
+    assert any(said in message for message in messages), "the error is in the Prefect logs"
+    assert not _leaks(messages + states, [FILE_SECRET])
+    shown = page_strings(render_job_page(get_settings().store_url.get_secret_value(), job_id, tab="Run"))
+    assert any(said in text for text in shown), "the page shows the error"
+    assert not _leaks(shown, [FILE_SECRET])
+
+
+def _prefect_texts(flow_run_id: UUID) -> tuple[list[str], list[str]]:
+    """Every log message of a flow run that has ended, and its and its tasks' state messages."""
+    APILogHandler().flush()
+    with get_client(sync_client=True) as client:
+
+        def run_logs() -> list[str] | None:
+            logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), limit=200)
+            ended = any(log.task_run_id is None and log.message.startswith("Finished in state") for log in logs)
+            return [log.message for log in logs] if ended else None
+
+        messages = wait_for(run_logs, "the run's logs in the Prefect API", limit_s=60)
+        run = client.read_flow_run(flow_run_id)
+        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return messages, [run.state.message or ""] + [task.state.message or "" for task in tasks if task.state]

@@ -39,14 +39,15 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     get_settings.cache_clear()
 
 
-def _job(store, **fields: object) -> str:
-    job_id = new_job_id()
+def _job(store, job_id: str | None = None, **fields: object) -> str:
+    job_id = job_id or new_job_id()
     store.update(job_id, JobUpdate(job_id=job_id, program="blastp", database="db", **fields))
     return job_id
 
 
 def test_summary_counts_hits_queries_and_lists_the_formats(store, searched: dict) -> None:
-    job_id = _job(store, phase=Phase.COMPLETED, results_location=str(searched["results"]))
+    job_id = _job(store, searched["results"].parent.name, phase=Phase.COMPLETED,
+                  results_location=str(searched["results"]))
     done = runner.invoke(app, ["results", job_id])
     assert done.exit_code == 0, done.output
     rows = (searched["results"] / "hits.tsv").read_text().splitlines()[1:]
@@ -57,7 +58,8 @@ def test_summary_counts_hits_queries_and_lists_the_formats(store, searched: dict
 
 
 def test_format_xml_is_written_to_out(store, searched: dict, tmp_path: Path) -> None:
-    job_id = _job(store, phase=Phase.COMPLETED, results_location=str(searched["results"]))
+    job_id = _job(store, searched["results"].parent.name, phase=Phase.COMPLETED,
+                  results_location=str(searched["results"]))
     out = tmp_path / "results.xml"
     done = runner.invoke(app, ["results", job_id, "--format", "xml", "--out", str(out)])
     assert done.exit_code == 0, done.output
@@ -68,7 +70,8 @@ def test_format_xml_is_written_to_out(store, searched: dict, tmp_path: Path) -> 
 
 
 def test_sam_for_blastp_is_refused_with_the_reason(store, searched: dict) -> None:
-    job_id = _job(store, phase=Phase.COMPLETED, results_location=str(searched["results"]))
+    job_id = _job(store, searched["results"].parent.name, phase=Phase.COMPLETED,
+                  results_location=str(searched["results"]))
     done = runner.invoke(app, ["results", job_id, "--format", "sam"])
     assert done.exit_code == 1
     assert "SAM (outfmt 17) exists only for blastn" in done.output and "this search is blastp" in done.output
@@ -91,12 +94,44 @@ def test_a_failed_job_says_its_error(store) -> None:
 
 
 def test_a_missing_archive_is_named(store, tmp_path: Path) -> None:
-    job_id = _job(store, phase=Phase.COMPLETED, results_location=str(tmp_path))
+    results = tmp_path / "j1" / "results"
+    results.mkdir(parents=True)
+    job_id = _job(store, "j1", phase=Phase.COMPLETED, results_location=str(results))
     done = runner.invoke(app, ["results", job_id, "--format", "pairwise"])
     assert done.exit_code == 1
-    assert f"{tmp_path / 'results.asn'} is missing" in done.output
+    assert f"{results / 'results.asn'} is missing" in done.output
 
 
 def test_an_unknown_job_is_named(store) -> None:
     done = runner.invoke(app, ["results", "nope"])
     assert done.exit_code == 1 and "no job 'nope'" in done.output
+
+
+@pytest.mark.parametrize("job_id", ["../../etc", "a/b", "..", "x\\y"])
+@pytest.mark.parametrize("command", ["results", "show", "logs", "rerun"])
+def test_a_job_id_that_could_name_a_path_is_refused_first(store, command: str, job_id: str) -> None:
+    done = runner.invoke(app, [command, job_id])
+    assert done.exit_code == 1
+    assert "job id" in done.output and "Traceback" not in done.output
+
+
+def test_results_of_another_folder_are_never_printed(store, searched: dict) -> None:
+    job_id = _job(store, phase=Phase.COMPLETED, results_location=str(searched["results"]))  # not its folder
+    done = runner.invoke(app, ["results", job_id, "--format", "tsv", "--out", "-"])
+    assert done.exit_code == 1
+    assert f"is not job {job_id}'s own results folder" in done.output and "SINV_" not in done.output
+
+
+@pytest.mark.parametrize("fmt", ["archive", "tsv", "xml"])
+def test_a_result_file_linked_out_of_the_folder_is_refused(store, searched: dict, tmp_path: Path, fmt: str) -> None:
+    results = tmp_path / "j1" / "results"
+    shutil.copytree(searched["results"], results)
+    (tmp_path / "elsewhere.txt").write_text("root:x:0:0:hunter2\n")
+    for name in ("results.asn", "hits.tsv"):
+        (results / name).unlink()
+        (results / name).symlink_to(tmp_path / "elsewhere.txt")
+    shutil.rmtree(results / "formats", ignore_errors=True)
+    job_id = _job(store, "j1", phase=Phase.COMPLETED, results_location=str(results))
+    done = runner.invoke(app, ["results", job_id, "--format", fmt, "--out", "-"])
+    assert done.exit_code == 1
+    assert "is not a file of the results folder" in done.output and "hunter2" not in done.output

@@ -108,6 +108,20 @@ def test_down_refuses_to_kill_a_running_search_unless_forced(files: StackFiles) 
         stop(pid, grace_s=2)
 
 
+def test_up_never_reuses_this_stacks_server_on_another_host(files: StackFiles) -> None:
+    """A loopback server must not be taken for an exposed one (it has no auth), nor the other way round."""
+    pid = _spawn_running([*SLEEP, "--host", "127.0.0.1", "--port", "4301"], {}, files.root / "server.log")
+    try:
+        stack._check_same_address(pid, stack._Address("127.0.0.1", 4301))  # the same: reused
+        with pytest.raises(ConfigError, match=r"runs on another host or port than 0.0.0.0:4301: run `blastflow "
+                                              r"down` first, or `blastflow up` with the --host and --port it uses"):
+            stack._check_same_address(pid, stack._Address("0.0.0.0", 4301))
+        with pytest.raises(ConfigError, match=r"another host or port than 127\.0\.0\.1:430\b"):
+            stack._check_same_address(pid, stack._Address("127.0.0.1", 430))  # a prefix of 4301 is not 4301
+    finally:
+        stop(pid, grace_s=2)
+
+
 def test_a_log_tail_in_an_error_says_when_there_is_no_log(tmp_path: Path) -> None:
     log = tmp_path / "server.log"
     assert stack._log_tail(log) == "(no log)"

@@ -128,8 +128,8 @@ class Seeder:
 
     def completed(self, hits: list[Hit] | None = None) -> str:
         job_id = self.running(title="Completed search")
-        results = self.tmp / f"results-{job_id[:8]}"
-        results.mkdir()
+        results = self.tmp / job_id / "results"  # the job's own folder: the page serves no other
+        results.mkdir(parents=True)
         write_hits(results / HITS_FILE, hits if hits is not None else sample_hits())
         (results / ARCHIVE_FILE).write_bytes(b"Blast4-archive ::= { }\n")
         self.complete(job_id, results)

@@ -37,8 +37,8 @@ def archive(sample_fasta: dict[str, Path], tmp_path_factory: pytest.TempPathFact
 def _completed(seeded: Any, archive: Path | None) -> tuple[str, Path]:
     """A completed blastx job whose results directory holds the archive (None: no archive)."""
     job_id = seeded.running()
-    results = seeded.tmp / f"results-{job_id[:8]}"
-    results.mkdir()
+    results = seeded.tmp / job_id / "results"  # the job's own folder: the page serves no other
+    results.mkdir(parents=True)
     write_hits(results / HITS_FILE, seeded.hits())
     if archive is not None:
         shutil.copy(archive, results / ARCHIVE_FILE)

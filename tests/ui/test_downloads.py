@@ -30,6 +30,7 @@ def searched(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def _tab(results_dir: str, program: str) -> None:
     from datetime import UTC, datetime
+    from pathlib import Path
 
     from blastflow.model import JobRecord, Phase
     from ui.downloads import render_downloads
@@ -37,7 +38,7 @@ def _tab(results_dir: str, program: str) -> None:
 
     now = datetime.now(UTC)
     job = JobRecord(
-        job_id="0b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b", created_at=now, updated_at=now, phase=Phase.COMPLETED,
+        job_id=Path(results_dir).parent.name, created_at=now, updated_at=now, phase=Phase.COMPLETED,
         program=program, results_location=results_dir,
     )  # fmt: skip
     render_downloads(job, load_results(job))

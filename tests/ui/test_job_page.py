@@ -135,8 +135,8 @@ def test_completion_while_on_run_switches_to_descriptions_once(seeded: Any, page
     job_id = seeded.running()
     at = page(job_id)
     assert at.session_state["tab"] == "Run"
-    results = seeded.tmp / "late-results"
-    results.mkdir()
+    results = seeded.tmp / job_id / "results"
+    results.mkdir(parents=True)
     from blastflow.hits import HITS_FILE, write_hits
 
     write_hits(results / HITS_FILE, seeded.hits(2, 2))

@@ -121,3 +121,36 @@ def test_the_queries_without_hits_are_counted_and_listed(descriptions: tuple[App
     (Path(job.results_location) / "no_hits.txt").write_text("")
     at.run()
     assert "Every query has at least one hit." in [c.value for c in at.caption]
+
+
+FILE_SECRET = "hunter2-IN-A-LINKED-FILE"
+
+
+@pytest.mark.parametrize("escape", ["another job's folder", "hits symlinked out", "archive symlinked out"])
+def test_only_the_jobs_own_result_files_are_read(seeded: Any, monkeypatch: pytest.MonkeyPatch, escape: str) -> None:
+    """A row naming another folder, or result files linked out of the folder, shows why and nothing of them."""
+    from tests.doubles.faultkit import page_strings
+
+    monkeypatch.setenv("BLASTFLOW_STORE_URL", seeded.url)
+    other = seeded.completed(hits=seeded.hits(queries=2, per_query=2))
+    secret = seeded.tmp / "secret.tsv"
+    secret.write_text(f"query\tsubject\n{FILE_SECRET}\tx\n")
+    job_id = seeded.completed(hits=seeded.hits(queries=2, per_query=2))
+    own = Path(seeded.store.get(job_id).results_location)
+    if escape == "another job's folder":
+        seeded.complete(job_id, Path(seeded.store.get(other).results_location))
+        said = f"is not job {job_id}'s own results folder"
+    else:
+        name = "hits.tsv" if escape == "hits symlinked out" else "results.asn"
+        (own / name).unlink()
+        (own / PARQUET_FILE).unlink(missing_ok=True)
+        (own / name).symlink_to(secret)
+        said = f"'{name}' is not a file of the results folder"
+    for tab in ("Descriptions", "Downloads", "Alignments"):
+        at = AppTest.from_file(APP, default_timeout=30)
+        at.query_params["job"], at.query_params["tab"] = job_id, tab
+        at.run()
+        assert not at.exception, at.exception
+        shown = page_strings(at)
+        assert any(said in text for text in shown), (tab, shown)
+        assert not any(FILE_SECRET in text for text in shown)

@@ -32,6 +32,7 @@ from blastflow.backends.local.run_files import (
     file_mode,
     read_state,
 )
+from blastflow.confine import confine_database
 from blastflow.errors import BackendError, ConfigError
 from blastflow.process import alive, send_signal, tail
 from blastflow.programs import PROGRAMS
@@ -97,7 +98,8 @@ class LocalBackend:
         from blastflow.batch import write_batches
 
         workdir = Path(workdir).absolute()
-        db = resolve_database(search.spec.db, search.program, search.query.molecule)
+        given = confine_database(search.spec.db, self.settings.input_root_paths())  # a path only under the roots
+        db = resolve_database(given, search.program, search.query.molecule)
         blast = _blast_executable(search.program)
         _check_workdir(workdir, building_db=isinstance(db, FastaDatabase))
         slots = self.settings.max_parallel_batches

@@ -183,7 +183,8 @@ BAD_INPUTS = {
     "-outfmt": ({"options": "-outfmt 6"}, "option -outfmt is not allowed"),
     "unknown option": ({"options": "-frobnicate 3"}, "option -frobnicate is not supported for blastp"),
     "shell metacharacters": ({"options": "-word_size 3; rm -rf ~"}, "-word_size takes an integer >= 2, not '3;'"),
-    "missing database": ({"db": "/no/such/db"}, "database '/no/such/db' not found"),
+    "missing database": ({"db": str(DATA / "no/such/db")}, "/sinvicta/no/such/db' not found"),
+    "database outside the input roots": ({"db": "/no/such/db"}, "database '/no/such/db' is outside the directories"),
     "shell metacharacters in db": ({"db": "$(reboot)"}, "database '$(reboot)' not found"),
     "wrong database molecule": ({"db": str(DATA / "Sinvicta2-2-3.cdna.subset.fasta")}, "use tblastn"),
 }
