@@ -50,7 +50,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 from blastflow.hit_query import totals  # noqa: E402
 from blastflow.hits import PARQUET_FILE  # noqa: E402
 from blastflow.merge import JobUpdate, StepUpdate  # noqa: E402
-from blastflow.model import Phase, StepName, StepStatus, new_job_id  # noqa: E402
+from blastflow.model import Phase, StepName, StepStatus  # noqa: E402
 from blastflow.store import open_store  # noqa: E402
 
 __all__ = ["main"]
@@ -116,11 +116,15 @@ import json, resource, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from blastflow.results import merge_results
-work, archives = Path(sys.argv[2]), [Path(a) for a in sys.argv[3:]]
+work, archives = Path(sys.argv[3]), [Path(a) for a in sys.argv[4:]]
 start = time.perf_counter()
-merge_results(archives, work / "results", program="blastp", blastdb=work / "db")
+merge_results(archives, work / sys.argv[2] / "results", program="blastp", blastdb=work / "db")
 print(json.dumps([time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))
 """
+
+
+# The job the page is asked about: the page serves only a job's own folder, `<jobs dir>/<job id>/results`.
+JOB_ID = "1d0c5b8a-7e6f-4a3b-9c2d-0e1f2a3b4c5d"
 
 
 def finalize(archives: list[Path], work: Path) -> tuple[float, float]:
@@ -128,16 +132,17 @@ def finalize(archives: list[Path], work: Path) -> tuple[float, float]:
 
     blast_formatter runs as its child, so its memory is not in the figure (it is BLAST's, not blastflow's).
     """
-    argv = [sys.executable, "-c", _FINALIZE, str(REPO), str(work), *map(str, archives)]
+    argv = [sys.executable, "-c", _FINALIZE, str(REPO), JOB_ID, str(work), *map(str, archives)]
     done = subprocess.run(argv, capture_output=True, text=True, check=True)
     seconds, rss = json.loads(done.stdout.strip().splitlines()[-1])
     return seconds, rss
 
 
 def seed_job(store_url: str, results: Path) -> str:
-    """A completed job whose results are `results`, written through the store as the flow writes it."""
+    """A completed job whose results are `results` (its own folder, `<work>/<JOB_ID>/results`), written through
+    the store as the flow writes it."""
     store = open_store(store_url)
-    job_id = new_job_id()
+    job_id = results.parent.name
     store.update(job_id, JobUpdate(job_id=job_id, phase=Phase.RUNNING, title="A million hits", program="blastp",
                                    database="sinvicta-prot"))  # fmt: skip
     store.update(
@@ -208,14 +213,14 @@ def main(argv: list[str] | None = None) -> Outcome:
     args = parser.parse_args(argv)
     outcome = Outcome()
     archives = build_archives(args.work, args.queries, args.batch)
-    parquet = args.work / "results" / PARQUET_FILE
+    parquet = args.work / JOB_ID / "results" / PARQUET_FILE
     if args.refinalize or not parquet.is_file():
         outcome.finalize_s, outcome.finalize_rss_mb = finalize(archives, args.work)
     outcome.hits, outcome.queries = totals(parquet)
     outcome.parquet_mb = parquet.stat().st_size / 1e6
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["BLASTFLOW_STORE_URL"] = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        job_id = seed_job(os.environ["BLASTFLOW_STORE_URL"], args.work / "results")
+        job_id = seed_job(os.environ["BLASTFLOW_STORE_URL"], parquet.parent)
         outcome.renders = time_tabs(job_id, args.repeat)
     outcome.page_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     report(outcome)
