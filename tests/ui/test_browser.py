@@ -215,8 +215,8 @@ def test_live_log_lines_appear_then_completion_shows_descriptions(
     page.screenshot(path=tmp_path / "running.png", full_page=True)
 
     # The job completes with hits: the page moves from Run to Descriptions by itself.
-    results = tmp_path / "results"
-    results.mkdir()
+    results = tmp_path / job_id / "results"  # the job's own folder: the page serves no other
+    results.mkdir(parents=True)
     write_hits(results / HITS_FILE, seeder.hits())
     _blastx_archive(sample_fasta, results)
     seeder.complete(job_id, results)
