@@ -15,7 +15,7 @@ from blastflow.merge import JobUpdate, StepUpdate
 from blastflow.model import Phase, StepName, StepStatus
 from blastflow.sanitise import sanitise
 
-__all__ = ["child_error_text", "failure_update", "python_crash"]
+__all__ = ["child_error_text", "failure_update", "python_crash", "sanitised_exception"]
 
 _ERROR_LINE = re.compile(r"\b(ERROR|CRITICAL|FATAL|Error|Exception|Traceback|error:|failed)\b")
 _TRACEBACK_FRAME = re.compile(r'^\s+File "|^Traceback \(most recent call last\):')
@@ -95,3 +95,25 @@ def child_error_text(
                 return f"{head}: {line.strip()}"
     last = next((line.strip() for line in reversed(list(stderr_tail)) if line.strip()), "")
     return f"{head}: {last}" if last else f"{head} (it printed no error)"
+
+
+def sanitised_exception(exc: Exception) -> Exception:
+    """`exc` itself when its text is clean, else a copy (type, attributes, traceback) with its text sanitised.
+
+    The copy drops the chain (`__cause__`, `__context__`): a chained exception's text is not sanitised,
+    and the run's log already holds the whole sanitised traceback.
+
+    Example:
+        >>> str(sanitised_exception(RuntimeError("upload failed: AccountKey=abc123==;")))
+        'upload failed: AccountKey=***;'
+    """
+    text = str(exc)
+    clean = sanitise(text)
+    chained = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    if clean == text and (chained is None or sanitise(str(chained)) == str(chained)):
+        return exc
+    copy = type(exc).__new__(type(exc))
+    copy.__dict__.update(exc.__dict__)
+    copy.args = (clean,)
+    copy.__suppress_context__ = True
+    return copy.with_traceback(exc.__traceback__)

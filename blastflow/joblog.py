@@ -1,4 +1,4 @@
-"""A step's live log: each sanitised line goes to the run logger, the log table
+"""A step's live log: each line, sanitised and cut to the one line limit, goes to the run logger, the log table
 (batched, about one write per second) and the row's bounded tail (debounced).
 
 If the store is briefly unreachable, lines stay buffered and are retried with
@@ -16,6 +16,7 @@ from blastflow.errors import StoreUnavailable
 from blastflow.merge import TAIL_MAX_LINES, JobUpdate, StepUpdate
 from blastflow.model import StepName
 from blastflow.store.base import StateStore
+from blastflow.store.limits import fit_log_line
 
 __all__ = ["StepLog"]
 
@@ -69,7 +70,13 @@ class StepLog:
         self.lines_written = 0
 
     def add(self, line: str, stream: str = "stdout") -> None:
-        """Take one already-sanitised line."""
+        """Take one line: the one place every step-log line enters, so it is sanitised and cut here, once.
+
+        A line over the store's limit is cut with a visible "[… N characters cut]" note
+        (`limits.fit_log_line`): no single line can fail the step, and the logger, the table and the
+        row's tail all see the same text.
+        """
+        line = fit_log_line(line)
         if self.logger is not None:
             self.logger.info(line)
         self._table.append(line)

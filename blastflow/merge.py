@@ -4,6 +4,14 @@ Every writer (tasks, flow hooks, reconcile, CLI) builds a `JobUpdate` and hands
 it to a store, which applies `merge` and writes conditionally. The rules, in the
 order `merge` applies them:
 
+0. A resume (`JobUpdate.resume`, written only by `blastflow.resume`) is the one
+   deliberate way out of a terminal phase: a job in any phase but
+   ``completed`` goes back to ``queued`` with no error, every step but a
+   completed ``prepare`` back to ``pending`` (keeping its log tail and line
+   count), ``resume_count`` one more and the resume appended to ``resumes``
+   (stamped with its number, time, the phase it left and that phase's error).
+   A completed job stays as it is. The rest of the update then applies to the
+   live job.
 1. Text is sanitised on the way in: every string of the update (fields, lines,
    errors, messages, counter names, sources) goes through `sanitise`.
 2. Phases only move forward. Live phases are ordered ``queued < preparing <
@@ -51,10 +59,12 @@ from blastflow.model import (
     FAILURE_PHASES,
     PHASE_MESSAGES,
     PHASE_TO_STEP,
+    RESUME_MEMORY,
     STEP_ORDER,
     TERMINAL_PHASES,
     JobRecord,
     Phase,
+    ResumeRecord,
     StepName,
     StepState,
     StepStatus,
@@ -129,6 +139,7 @@ class JobUpdate(BaseModel):
     pod_logs: str | None = None
     steps: dict[StepName, StepUpdate] = Field(default_factory=dict)
     source: str | None = None  # default source for step status changes
+    resume: ResumeRecord | None = None  # rule 0: reopen the job for a resume
     # Idempotency key: a retried write (its answer lost, the write applied) is merged once.
     update_id: str = Field(default_factory=lambda: uuid.uuid4().hex, pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -185,6 +196,8 @@ def merge(current: JobRecord | None, update: JobUpdate, now: datetime) -> JobRec
     if update.update_id in current.applied_updates:
         return current  # this very update was applied already: a retry whose first answer was lost
     job = _copy(current)
+    if update.resume is not None:
+        _reopen(job, update.resume, now)
     was_terminal = job.is_terminal
     source = _text(update.source)
     _apply_fields(job, update, was_terminal=was_terminal)
@@ -222,6 +235,30 @@ def _record_to_merge_into(current: JobRecord | None, update: JobUpdate, now: dat
     if update.job_id is not None and update.job_id != current.job_id:
         raise ValueError(f"update for job {update.job_id!r} cannot be merged into job {current.job_id!r}")
     return current
+
+
+def _reopen(job: JobRecord, resume: ResumeRecord, now: datetime) -> None:
+    """Rule 0: take the job back to `queued` for a resume, and record the resume; a completed job stays."""
+    if job.phase is Phase.COMPLETED:
+        return
+    stamped = resume.model_copy(
+        update={
+            "number": job.resume_count + 1,
+            "at": now,
+            "from_phase": job.phase,
+            "error": job.error,
+            "flow_run_id": _text(resume.flow_run_id),
+            "reused": sanitise(resume.reused),
+            "rerun": sanitise(resume.rerun),
+        }
+    )
+    job.resume_count += 1
+    job.resumes = [*job.resumes, stamped][-RESUME_MEMORY:]
+    job.phase, job.status, job.error, job.error_code = Phase.QUEUED, status_for_phase(Phase.QUEUED), None, None
+    for name in STEP_ORDER:
+        old = job.steps[name]
+        if not (name is StepName.PREPARE and old.status is StepStatus.COMPLETED):  # the batches it reuses
+            job.steps[name] = StepState(last_output=old.last_output, log_line_count=old.log_line_count)
 
 
 def _apply_fields(job: JobRecord, update: JobUpdate, *, was_terminal: bool) -> None:

@@ -16,6 +16,7 @@ __all__ = [
     "FAILURE_PHASES",
     "PHASE_MESSAGES",
     "PHASE_TO_STEP",
+    "RESUME_MEMORY",
     "SCHEMA_VERSION",
     "STEP_LABELS",
     "STEP_ORDER",
@@ -23,6 +24,7 @@ __all__ = [
     "JobRecord",
     "JobStatus",
     "Phase",
+    "ResumeRecord",
     "StepName",
     "StepState",
     "StepStatus",
@@ -167,6 +169,29 @@ class StepState(BaseModel):
     counters: dict[str, int] = Field(default_factory=dict)  # batches/pods per state
 
 
+RESUME_MEMORY = 10  # resumes a record keeps in `resumes` (`resume_count` counts them all)
+
+
+class ResumeRecord(BaseModel):
+    """One resume of a job (`blastflow resume`): the run that took it over, from where, and what it reused.
+
+    Batches are named by index ranges ("0-85,90"), so a search of thousands of batches keeps a short row.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    number: int = 0  # 1 for the first resume; set by the merge
+    flow_run_id: str | None = None
+    at: datetime | None = None  # set by the merge
+    from_phase: Phase | None = None  # the phase it left; set by the merge
+    error: str | None = None  # the error it had then; set by the merge
+    adopted: bool = False  # the backend's work was still running and was taken over, nothing started twice
+    reused_count: int = 0
+    reused: str = ""  # batch indexes whose archives were checked and kept, e.g. "0-85,90"
+    rerun_count: int = 0
+    rerun: str = ""  # batch indexes run again
+
+
 def _empty_steps() -> dict[StepName, StepState]:
     return {name: StepState() for name in STEP_ORDER}
 
@@ -191,6 +216,8 @@ class JobRecord(BaseModel):
     pid: int | None = None
     code_version: str | None = None
     rerun_of: str | None = None  # the job this one runs again (`blastflow rerun`, the page's Run again)
+    resume_count: int = 0  # times `blastflow resume` took the job over
+    resumes: list[ResumeRecord] = Field(default_factory=list)  # the latest `RESUME_MEMORY` resumes, oldest first
     phase: Phase = Phase.QUEUED
     status: JobStatus = JobStatus.QUEUED
     error: str | None = None

@@ -1,12 +1,20 @@
-"""Batch progress for people: percent done and an ETA (ElasticBLAST reports neither)."""
+"""Batch progress for people: percent done and an ETA (ElasticBLAST reports neither).
+
+An ETA is said only while the work runs: a step that failed or was cancelled says where it
+stopped (`stopped_line`), in the past tense (fix K of the hardening notes: truthful text).
+"""
 
 from __future__ import annotations
 
 import math
+import re
 
 from blastflow.search import PodCounts
 
-__all__ = ["eta_seconds", "format_duration", "percent_done", "progress_line"]
+__all__ = ["eta_seconds", "format_duration", "percent_done", "progress_line", "stopped_line", "without_eta"]
+
+_ETA_CLAUSE = "; about {} left"  # the one ETA wording: `progress_line` writes it, `without_eta` takes it out
+_ETA = re.compile(re.escape(_ETA_CLAUSE).replace(re.escape("{}"), "[^;]*") + "$")
 
 
 def percent_done(counts: PodCounts) -> float:
@@ -80,5 +88,39 @@ def progress_line(counts: PodCounts, elapsed_s: float | None = None) -> str:
         text += f", {counts.failed} failed"
     eta = eta_seconds(counts, elapsed_s) if elapsed_s is not None else None
     if eta is not None and counts.finished < counts.total:
-        text += f"; about {format_duration(eta)} left"
+        text += _ETA_CLAUSE.format(format_duration(eta))
     return text
+
+
+def without_eta(text: str) -> str:
+    """`text` without the ETA clause of `progress_line`: what a stopped step's last message still truly says.
+
+    Example:
+        >>> without_eta("2 of 8 batches done (25%), 2 running, 4 pending; about 3 min 00 s left")
+        '2 of 8 batches done (25%), 2 running, 4 pending'
+    """
+    return _ETA.sub("", text)
+
+
+def stopped_line(counts: PodCounts | None, elapsed_s: float | None) -> str:
+    """Where a failed or cancelled step stopped: the batches it finished and how long it had run. Never an ETA.
+
+    Args:
+        counts: the step's last batch counts; None (or no batches) for a step without any.
+        elapsed_s: how long the step ran; None when unknown.
+
+    Example:
+        >>> stopped_line(PodCounts(succeeded=11, failed=1, running=3, pending=14), 100)
+        'stopped after 12 of 29 batches (1 failed), 1 min 40 s in'
+        >>> stopped_line(None, 2.5), stopped_line(PodCounts(pending=4), None)
+        ('stopped 2.5 s in', 'stopped after 0 of 4 batches')
+    """
+    where = ""
+    if counts is not None and counts.total:
+        where = f" after {counts.finished} of {counts.total} batches"
+        if counts.failed:
+            where += f" ({counts.failed} failed)"
+    duration = format_duration(elapsed_s)
+    if duration:
+        where += f"{',' if where else ''} {duration} in"
+    return f"stopped{where}"

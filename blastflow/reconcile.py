@@ -15,10 +15,12 @@ from blastflow.model import JobRecord, JobStatus, Phase
 from blastflow.process import alive
 from blastflow.store.base import StateStore
 
-__all__ = ["MISSING", "pid_alive", "reconcile_jobs", "verdict"]
+__all__ = ["LIVE_RUN_STATES", "MISSING", "pid_alive", "reconcile_jobs", "verdict"]
 
 MISSING = "MISSING"  # the flow run is not known to Prefect
 _DEAD_RUN_STATES = {"CRASHED": Phase.WORKER_LOST, "FAILED": Phase.FAILED, "CANCELLED": Phase.CANCELLED}
+# Prefect state types of a flow run that has not ended: such a run is alive, however quiet its row.
+LIVE_RUN_STATES = frozenset({"SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"})
 
 
 def verdict(
@@ -36,7 +38,8 @@ def verdict(
         now: current time (tz-aware).
         run_state: the Prefect flow run's state type (e.g. "RUNNING", "CRASHED"), `MISSING`, or None if unknown.
         process_alive: whether the flow process on this host still runs; None when it can't be told.
-        quiet_threshold_s: a live job whose row has not changed for this long is lost.
+        quiet_threshold_s: a live job whose row has not changed for this long is lost, unless its flow run
+            or its process is shown alive (a quiet row alone never fails a live run).
 
     Example:
         >>> from datetime import UTC, datetime, timedelta
@@ -45,6 +48,9 @@ def verdict(
         >>> verdict(job, now=t, run_state="CRASHED", process_alive=None, quiet_threshold_s=900).phase.value
         'worker_lost'
         >>> verdict(job, now=t + timedelta(seconds=60), run_state="RUNNING", process_alive=True,
+        ...         quiet_threshold_s=900) is None
+        True
+        >>> verdict(job, now=t + timedelta(hours=2), run_state="RUNNING", process_alive=None,
         ...         quiet_threshold_s=900) is None
         True
     """
@@ -60,7 +66,7 @@ def verdict(
         why = f"the flow process (pid {job.pid} on {job.host}) is gone while the job was {job.phase.value}"
     else:
         quiet_s = (now - job.updated_at).total_seconds()
-        if quiet_s <= quiet_threshold_s:
+        if quiet_s <= quiet_threshold_s or run_state in LIVE_RUN_STATES or process_alive:
             return None
         phase = Phase.WORKER_LOST
         why = f"no state update for {quiet_s:.0f} s (threshold {quiet_threshold_s:.0f} s) while {job.phase.value}"

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     state_debounce_s: float = Field(default=5.0, ge=0)
     store_outage_s: float = Field(default=300.0, ge=0)  # how long a step keeps retrying an unreachable store
     quiet_threshold_s: float = Field(default=900.0, gt=0)  # reconcile: a live job silent this long is lost
+    # Reconcile leaves a lost job's running backend work for `blastflow resume` instead of stopping it.
+    # Either way the finished batches' archives are kept.
+    reconcile_keep_work: bool = False
     # Directories a search may read its query and database files from, separated by os.pathsep
     # (blastflow.confine). Unset: the data dir and the bundled sample data (`blastflow run` adds its own directory).
     input_roots: str | None = None
@@ -59,6 +62,12 @@ class Settings(BaseSettings):
     # Unset: `up` leaves notifications as they are; empty: `up` removes them (as `--no-notify`).
     notify_url: SecretStr | None = None
     notify_kind: str | None = None  # webhook, slack or teams; unset: chosen from the URL's host
+
+    @property
+    def heartbeat_interval_s(self) -> float:
+        """How often a waiting step writes its row at least: a quarter of the quiet threshold, so one late
+        or lost heartbeat never makes a live run look lost to reconcile."""
+        return self.quiet_threshold_s / 4
 
     @property
     def jobs_dir(self) -> Path:

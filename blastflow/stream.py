@@ -3,7 +3,8 @@
 Fix B of the hardening notes: the child gets `PYTHONUNBUFFERED=1`, stdout and
 stderr are drained concurrently by two threads (a full stderr pipe would
 deadlock a stdout-only reader; `communicate()` would hold every line to the
-end), and every line is sanitised once before anything sees it (fix C). No shell.
+end), and every line is sanitised once before anything sees it (fix C) and cut
+to the store's one line limit (`blastflow.store.limits.fit_log_line`). No shell.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from typing import IO
 
 from blastflow.errors import SubmitError
 from blastflow.sanitise import LineSanitiser
+from blastflow.store.limits import fit_log_line
 
-__all__ = ["MAX_LINE_CHARS", "StreamResult", "child_env", "stream_child"]
+__all__ = ["StreamResult", "child_env", "stream_child"]
 
-MAX_LINE_CHARS = 16_000  # a longer line is cut (with a note): one log entity must stay far below Table limits
 _EOF = object()
 
 
@@ -174,9 +175,8 @@ def _drain(pipe: IO[bytes] | None, name: str, sink: queue.Queue[tuple[str, objec
     clean = LineSanitiser()  # one per stream: a key block spans lines of one pipe
     with pipe:
         for raw in iter(pipe.readline, b""):
-            # Sanitise before cutting, so a cut can never leave half a secret unmasked.
-            text = clean(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
-            if len(text) > MAX_LINE_CHARS:
-                text = f"{text[:MAX_LINE_CHARS]} … [line cut: {len(text):,} characters]"
+            # Sanitised before it is cut, so a cut never leaves half a secret unmasked; cut to the one
+            # line limit the store accepts (`fit_log_line`), so a step log takes the line as it is.
+            text = fit_log_line(clean(raw.decode("utf-8", errors="replace").rstrip("\r\n")))
             sink.put((name, text))
     sink.put((name, _EOF))

@@ -1,4 +1,8 @@
-"""The run summary people read in Prefect's artifacts and the CLI: pure text from data."""
+"""The run summary people read in Prefect's artifacts and the CLI: pure text from data.
+
+Hit text (query and subject ids, descriptions) comes from the user's FASTA files and is sanitised here,
+on its way to an artifact, never in hits.tsv (BLAST's data, which other tools read).
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,21 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from blastflow.model import JobRecord
+from blastflow.sanitise import sanitise
 
 __all__ = ["summary_markdown", "top_hits_table"]
 
 
 def _cell(text: object) -> str:
     # Markdown table cells: a pipe or newline in a description would break the row.
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return sanitise(str(text)).replace("|", "\\|").replace("\n", " ")
 
 
 def top_hits_table(best: Sequence[Mapping[str, Any]], limit: int = 25) -> list[dict[str, object]]:
     """The best hits as rows for a table artifact, from rows already best first (`hit_query.top_hits`).
 
     Rows are keyed by `Hit` field names; the whole search is never a list here (it can have millions of hits).
+    The texts are sanitised: a description can carry anything a FASTA header did (a key, escape codes).
 
     Example:
         >>> h = {"query": "q1", "subject": "s1", "description": "kinase", "pct_identity": 99.5, "length": 300,
@@ -28,9 +34,9 @@ def top_hits_table(best: Sequence[Mapping[str, Any]], limit: int = 25) -> list[d
     """
     return [
         {
-            "query": h["query"],
-            "subject": h["subject"],
-            "description": h["description"],
+            "query": sanitise(str(h["query"])),
+            "subject": sanitise(str(h["subject"])),
+            "description": sanitise(str(h["description"])),
             "pct_identity": round(h["pct_identity"], 2),
             "length": int(h["length"]),
             "evalue": f"{h['evalue']:.3g}",

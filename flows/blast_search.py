@@ -10,17 +10,19 @@ from typing import Literal
 
 from prefect import flow, get_run_logger
 from prefect.runtime import deployment, flow_run
-from prefect.states import Completed, Failed
+from prefect.states import Completed, Failed, State
 from pydantic import ValidationError
 
 from blastflow.errors import ConfigError, InputError
-from blastflow.failure import failure_update
+from blastflow.failure import failure_update, sanitised_exception
 from blastflow.merge import JobUpdate
 from blastflow.model import Phase, is_job_id
 from blastflow.notify import completed_message, failed_message
+from blastflow.resume import ResumeAction, ResumeRefused
 from blastflow.sanitise import sanitise
 from blastflow.search import Program, SearchSpec
 from blastflow.settings import SAMPLE_DATA_DIR
+from blastflow.steps.resume import Resumed, Worker
 from blastflow.store import StateStore
 from blastflow.version import code_version
 from flows.hooks import on_cancellation, on_crashed, on_failure
@@ -29,6 +31,7 @@ from tasks.dry_run import dry_run as report_dry_run
 from tasks.finalize import finalize
 from tasks.poll import poll
 from tasks.prepare import prepare
+from tasks.resume import resume
 from tasks.submit import submit
 from tasks.wait_for_pods import wait_for_pods
 
@@ -83,6 +86,7 @@ def blast_search(
     job_id: str | None = None,
     dry_run: bool = False,
     rerun_of: str | None = None,
+    resume_job_id: str | None = None,
 ) -> dict[str, object]:
     """Run a BLAST search and record every step in the job store.
 
@@ -102,13 +106,23 @@ def blast_search(
         dry_run: Check everything and write the backend's config, then stop: nothing is submitted. The
             result holds the config's path and content and the command that would run.
         rerun_of: The job id this search runs again (set by `blastflow rerun` and the page's Run again).
+        resume_job_id: A job whose run died or failed, to resume (`blastflow resume`): its batches and every
+            complete batch result are reused, only the rest run, and the whole search is finalized under
+            the same job id. The search parameters above are then ignored (the job's own are used).
 
     Returns:
         The job id, its final phase, the hit count and where the results are.
     """
-    job_id = _job_id(job_id)
-    jobs = store()
-    jobs.update(job_id, _queued(job_id, program=program, query=query, title=title, backend=backend, rerun_of=rerun_of))
+    if resume_job_id:
+        return _resume_search(resume_job_id, job_id)  # type: ignore[return-value]
+    try:  # an exception here would reach Prefect's log and state message raw: it fails the run sanitised
+        job_id = _job_id(job_id)
+        jobs = store()
+        jobs.update(
+            job_id, _queued(job_id, program=program, query=query, title=title, backend=backend, rerun_of=rerun_of)
+        )
+    except Exception as exc:
+        return _failed(exc)  # type: ignore[return-value]  # no job row to record it on
     try:
         spec = _search_spec(
             program=program,
@@ -124,10 +138,7 @@ def blast_search(
         result = _run_steps(job_id, backend, spec, dry_run=dry_run)
     except Exception as exc:
         _record_failure(jobs, job_id, exc)
-        # Where it failed, for whoever reads the run's log; sanitised, as Prefect would log the exception raw.
-        get_run_logger().error("The search failed:\n%s", sanitise("".join(traceback.format_exception(exc))))
-        # Failed with a sanitised message (Prefect shows it, notifications send it); a direct call still raises exc.
-        return Failed(message=failed_message(exc), data=exc)  # type: ignore[return-value]
+        return _failed(exc)  # type: ignore[return-value]
     summary = {"job_id": job_id, "phase": Phase.COMPLETED.value, **result}
     # The hit count in the state message, where the notification automation can read it; callers get the dict.
     return Completed(message=completed_message(summary), data=summary)  # type: ignore[return-value]
@@ -182,6 +193,63 @@ def _run_steps(job_id: str, backend: str, spec: SearchSpec, *, dry_run: bool) ->
     wait_for_pods(run)
     poll(run)
     return finalize(run)
+
+
+def _resume_search(resume_job_id: str, job_id: str | None) -> State:
+    """The resume branch: take the job over, run only what is missing, finalize; the job keeps its id.
+
+    A refused resume (`ResumeRefused`: not found, never prepared, completed, still running) leaves the job as
+    it was; any later failure is recorded on it like a search's.
+    """
+    try:
+        _check_resume_id(resume_job_id, job_id)
+        _check_pinned_code()
+    except Exception as exc:
+        return _failed(exc)  # nothing was touched
+    try:
+        resumed = resume(resume_job_id, _worker())
+        result = _resumed_steps(resumed)
+    except ResumeRefused as exc:
+        return _failed(exc)
+    except Exception as exc:
+        _record_failure(store(), resume_job_id, exc)
+        return _failed(exc)
+    summary = {"job_id": resume_job_id, "phase": Phase.COMPLETED.value, "resumed": resumed.plan.summary(), **result}
+    return Completed(message=completed_message(summary), data=summary)
+
+
+def _check_resume_id(resume_job_id: str, job_id: str | None) -> None:
+    if not is_job_id(resume_job_id):
+        raise ResumeRefused(f"resume_job_id {resume_job_id!r} is not a job id (a UUID4): `blastflow jobs` lists them")
+    if job_id:
+        raise ResumeRefused("give resume_job_id alone: a resumed job keeps its own id, so job_id must stay empty")
+
+
+def _worker() -> Worker:
+    """This flow run and process, which take the job over."""
+    return Worker(flow_run_id=str(flow_run.id), host=socket.gethostname(), pid=os.getpid(), code_version=code_version())
+
+
+def _resumed_steps(resumed: Resumed) -> dict[str, object]:
+    """submit (only the batches to run again) → wait for pods → poll → finalize, as far as the plan needs."""
+    run, action = resumed.run, resumed.plan.action
+    if action is ResumeAction.SUBMIT:
+        submit(run)
+    if action is not ResumeAction.FINALIZE:
+        wait_for_pods(run)
+        poll(run)
+    return finalize(run)
+
+
+def _failed(exc: Exception) -> State:
+    """The run's end when `exc` stopped it: everything Prefect keeps or shows of it sanitised.
+
+    Prefect would log the exception and quote it in the state message raw; instead the run's log gets the
+    sanitised traceback (where it failed), the state a sanitised message (Prefect shows it, notifications
+    send it), and its data a sanitised copy of `exc`, which a direct call raises (same type and attributes).
+    """
+    get_run_logger().error("The search failed:\n%s", sanitise("".join(traceback.format_exception(exc))))
+    return Failed(message=failed_message(exc), data=sanitised_exception(exc))
 
 
 def _record_failure(jobs: StateStore, job_id: str, exc: Exception) -> None:

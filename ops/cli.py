@@ -8,13 +8,16 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from blastflow.errors import BlastflowError
 from blastflow.model import STEP_LABELS, STEP_ORDER, TERMINAL_PHASES, JobRecord, JobStatus, StepName
 from blastflow.progress import format_duration
+
+if TYPE_CHECKING:
+    from blastflow.store.base import StateStore
 
 app = typer.Typer(help="BLAST searches orchestrated by Prefect, with live state you can watch.", no_args_is_help=True)
 
@@ -195,6 +198,26 @@ def rerun(
 
 
 @app.command()
+def resume(job_id: str) -> None:
+    """Resume a job whose run died or failed: reuse its batches and every complete result, run the rest, finalize.
+
+    The job keeps its id; `blastflow show` lists the resume. Runs the flow in this process (a new flow run).
+    """
+    from flows.blast_search import blast_search
+
+    _job(job_id)
+    _allow_current_directory()
+    try:
+        result = blast_search(resume_job_id=job_id)
+    except BlastflowError as exc:
+        raise _fail(str(exc)) from exc
+    except Exception as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}") from exc
+    typer.echo(str(result.get("resumed", "")))
+    _print_result(result)
+
+
+@app.command()
 def jobs(
     status: Annotated[JobStatus | None, typer.Option(help="Only jobs with this status")] = None,
     limit: Annotated[int, typer.Option(help="How many, newest first")] = 20,
@@ -241,6 +264,79 @@ def reconcile(
 
     ids = reconcile_flow(quiet_threshold_s=quiet_threshold_s)
     typer.echo(f"{len(ids)} job(s) marked failed" + (f": {', '.join(ids)}" if ids else ""))
+
+
+@app.command()
+def cancel(
+    job_id: str,
+    wait: Annotated[float, typer.Option(help="Seconds to let the job's flow run end it once Prefect is asked", min=0)]
+    = 60.0,
+) -> None:
+    """Cancel a job and stop its backend work (finished batches are kept): through Prefect when a worker runs it."""
+    from blastflow.cleanup import cancel_job
+    from blastflow.settings import get_settings
+
+    job = _job(job_id)
+    if job.is_terminal:
+        typer.echo(f"Job {job_id} has already ended ({job.phase.value}): nothing to cancel")
+        return
+    store = _store()
+    if _cancel_flow_run(job):
+        typer.echo(f"Asked Prefect to cancel flow run {job.flow_run_id}; waiting up to {wait:.0f} s for it to end")
+        ended = _wait_until_ended(store, job_id, wait)
+        if ended is not None:
+            typer.echo(f"Job {job_id} {ended.phase.value}: its flow run stopped the backend work")
+            return
+        typer.echo(f"The flow run did not end the job within {wait:.0f} s: cancelling it here")
+    try:
+        job, outcome = cancel_job(job_id, store, get_settings(), by="`blastflow cancel`")
+    except BlastflowError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"Job {job_id} {job.phase.value}; backend work: {outcome}")
+
+
+def _cancel_flow_run(job: JobRecord) -> bool:
+    """Set the job's flow run to Cancelling when Prefect knows it, it has not ended, and a worker runs it.
+
+    A run without a deployment (started in-process) has no worker or runner that watches for Cancelling,
+    so asking would only wait; such a job is cancelled directly.
+    """
+    from uuid import UUID
+
+    import httpx
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.responses import SetStateStatus
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import Cancelling
+
+    from blastflow.reconcile import LIVE_RUN_STATES
+
+    if not job.flow_run_id:
+        return False
+    try:
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(UUID(job.flow_run_id))
+            if run.deployment_id is None or run.state is None or run.state.type.value not in LIVE_RUN_STATES:
+                return False
+            asked = client.set_flow_run_state(run.id, Cancelling(message="cancelled with `blastflow cancel`"))
+    except (ObjectNotFound, ValueError):
+        return False
+    except httpx.HTTPError:
+        typer.echo("The Prefect API (PREFECT_API_URL) cannot be reached: cancelling the job here")
+        return False
+    return asked.status is SetStateStatus.ACCEPT  # refused: the run ended meanwhile
+
+
+def _wait_until_ended(store: StateStore, job_id: str, wait_s: float) -> JobRecord | None:
+    """The job once it is terminal, or None after `wait_s`."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        job = store.get(job_id)
+        if job is not None and job.is_terminal:
+            return job
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.5)
 
 
 @app.command()
@@ -437,6 +533,10 @@ def _print_job(job: JobRecord, *, tails: bool = False) -> None:
     )
     if job.error:
         typer.secho(f"  error: {job.error}", fg=typer.colors.RED)
+    from blastflow.resume import resume_lines
+
+    for line in resume_lines(job):
+        typer.echo(f"  {line}")
     for name in STEP_ORDER:
         step = job.steps[name]
         took = f" in {format_duration(step.duration_ms / 1000)}" if step.duration_ms is not None else ""

@@ -1,8 +1,9 @@
-"""Prefect administration for the local stack: the server, work pools, deployments, the zombie automation, the worker.
+"""Prefect administration for the local stack: the server, work pools, deployments, the automations, the worker.
 
 Everything here talks to Prefect (its API, its CLI, its models) and knows nothing of where the stack keeps its
-files; `ops.stack` puts the pieces together. The zombie automation is data, `deployments/automations/
-zombie-flow-runs.yaml`, validated with Prefect's own `Automation` model; its name and window are read from it.
+files; `ops.stack` puts the pieces together. The automations are data in `deployments/automations/`, validated
+with Prefect's own `Automation` model: the zombie one (its name and window are read from it), and the one that
+runs reconcile when a search's run crashes, fails or is cancelled.
 Prefect is imported inside the functions that need it: importing this module stays cheap.
 """
 
@@ -34,6 +35,9 @@ __all__ = [
     "K8S_POOL",
     "LOCAL_POOL",
     "PREFECT_YAML",
+    "RECONCILE_AUTOMATION",
+    "RECONCILE_AUTOMATION_FILE",
+    "RECONCILE_DEPLOYMENT",
     "ROOT",
     "WORK_POOLS",
     "ZOMBIE_AUTOMATION",
@@ -47,12 +51,14 @@ __all__ = [
     "deploy",
     "deployment_names",
     "ensure_pools",
+    "ensure_reconcile_automation",
     "ensure_zombie_automation",
     "healthy",
     "load_prefect_yaml",
     "local_api_url",
     "needs_auth",
     "port_taken",
+    "reconcile_automation",
     "require_server_auth",
     "server_auth_supported",
     "server_command",
@@ -68,6 +74,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PREFECT_YAML = ROOT / "prefect.yaml"
 K8S_TEMPLATE = ROOT / "deployments" / "k8s" / "base-job-template.json"
 ZOMBIE_AUTOMATION_FILE = ROOT / "deployments" / "automations" / "zombie-flow-runs.yaml"
+RECONCILE_AUTOMATION_FILE = ROOT / "deployments" / "automations" / "reconcile-failed-searches.yaml"
+RECONCILE_DEPLOYMENT = "reconcile/reconcile"  # <flow name>/<deployment name> (flows/reconcile.py, prefect.yaml)
 
 LOCAL_POOL = "blastflow-local"
 K8S_POOL = "blastflow-k8s"
@@ -190,15 +198,68 @@ def zombie_automation(path: Path = ZOMBIE_AUTOMATION_FILE) -> Any:
 
 def ensure_zombie_automation(api: Api, echo: Echo) -> None:
     """Create the zombie automation on the server, or update it (by name) to what the file says."""
-    from prefect.events.schemas.automations import AutomationCore
-
     wanted = zombie_automation()
-    # The server refuses `owner_resource` on an update; left unset, it is left out of both requests.
-    core = AutomationCore(**wanted.model_dump(exclude={"id", "owner_resource"}))
     with PrefectApi.of(api).client() as client:
-        upsert_automation(client, core)  # duplicates would crash a run twice
+        upsert_automation(client, _core(wanted))  # duplicates would crash a run twice
     window_s = wanted.trigger.within.total_seconds()
     echo(f"Zombie detection on: heartbeat every {HEARTBEAT_FREQUENCY_S} s, Crashed after {window_s:g} s silent")
+
+
+def _core(automation: Any) -> Any:
+    """What `create_automation`/`update_automation` send for `automation` (an `Automation` not yet created)."""
+    from prefect.events.schemas.automations import AutomationCore
+
+    # The server refuses `owner_resource` on an update; left unset, it is left out of both requests.
+    return AutomationCore(**automation.model_dump(exclude={"id", "owner_resource"}))
+
+
+# ------------------------------------------------------------------------------------------------------
+# The automation that runs reconcile when a search's run ends badly (data in deployments/automations/)
+# ------------------------------------------------------------------------------------------------------
+
+RECONCILE_AUTOMATION: str = _read_automation_file(RECONCILE_AUTOMATION_FILE)["name"]
+
+
+def reconcile_automation(deployment_id: Any, path: Path = RECONCILE_AUTOMATION_FILE) -> Any:
+    """The automation that runs the reconcile deployment for a blast-search run entering Crashed, Failed or Cancelled.
+
+    Reconcile then settles that run's job at once (`flow_run_id` parameter), rather than at its next scheduled
+    run. The file leaves the deployment's id out (the server gives it when `prefect deploy` makes the
+    deployment): every `run-deployment` action gets `deployment_id`.
+
+    Returns:
+        A `prefect.automations.Automation` (not yet created).
+
+    Raises:
+        ConfigError: The file is not a Prefect automation.
+
+    Example:
+        >>> automation = reconcile_automation("9f0e3b1c-8a52-4c1e-9a7d-2b8f5d6e4c3a")
+        >>> automation.actions[0].type, str(automation.actions[0].deployment_id)[:8]
+        ('run-deployment', '9f0e3b1c')
+    """
+    from prefect.automations import Automation
+    from pydantic import ValidationError
+
+    data = _read_automation_file(path)
+    for action in data.get("actions") or []:
+        if isinstance(action, dict) and action.get("type") == "run-deployment":
+            action["deployment_id"] = str(deployment_id)
+    try:
+        return Automation.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path} is not a Prefect automation: {exc}") from exc
+
+
+def ensure_reconcile_automation(api: Api, echo: Echo) -> None:
+    """Create or update (by name) the automation that reconciles a search's job as its run ends badly.
+
+    Call it after `deploy`: the automation names the reconcile deployment by the id the server gave it.
+    """
+    with PrefectApi.of(api).client() as client:
+        deployment = client.read_deployment_by_name(RECONCILE_DEPLOYMENT)
+        upsert_automation(client, _core(reconcile_automation(deployment.id)))  # duplicates would reconcile twice
+    echo("Event-driven reconcile on: a blast-search run that crashes, fails or is cancelled gets its job settled")
 
 
 # ------------------------------------------------------------------------------------------------------

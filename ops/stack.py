@@ -2,7 +2,8 @@
 
 `up` is idempotent: it reuses a healthy server it started earlier, creates or updates the work pools,
 the zombie automation and the notifications (`ops.notify`), redeploys `prefect.yaml` pinned to the code
-version its worker will run (fix J), and replaces the worker it started earlier rather than adding a second
+version its worker will run (fix J) with the automation that runs reconcile when a search's run ends
+badly, and replaces the worker it started earlier rather than adding a second
 one. `down` stops what `up` started (pid files under `<data dir>/stack/`) and any flow-run process that still
 carries the stack's PREFECT_HOME. Everything lives under the blastflow data dir: the server's PREFECT_HOME and SQLite
 database, logs, pid files.
@@ -101,6 +102,7 @@ def up(
     version = prefect_admin.code_version(child_env)
     names = prefect_admin.deployment_names(prefect_admin.load_prefect_yaml(), pools)
     prefect_admin.deploy(names, version, child_env, echo, timeout_s)
+    prefect_admin.ensure_reconcile_automation(api, echo)  # names the reconcile deployment: after deploy
     worker_pid = _restart_worker(files, api, child_env, echo, timeout_s)
     files.write_state(api_url=api.url, host=host, port=port, code_version=version, deployments=names,
                       worker_pid=worker_pid)

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from prefect import get_run_logger
 from prefect.tasks import exponential_backoff
 
 from blastflow.backends import get_backend
 from blastflow.errors import SubmitError, TransientBackendError
+from blastflow.failure import sanitised_exception
 from blastflow.settings import get_settings
 from blastflow.steps import StepContext
 from blastflow.store import open_store
 from blastflow.store.base import StateStore
 
-__all__ = ["TRANSIENT_RETRIES", "retry_if_not_started", "retry_if_transient", "step_context", "store"]
+__all__ = [
+    "TRANSIENT_RETRIES",
+    "raises_sanitised",
+    "retry_if_not_started",
+    "retry_if_transient",
+    "step_context",
+    "store",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @lru_cache(maxsize=1)
@@ -33,6 +46,26 @@ def step_context(job_id: str, backend: str) -> StepContext:
         settings=settings,
         logger=get_run_logger(),
     )
+
+
+def raises_sanitised(fn: Callable[P, R]) -> Callable[P, R]:
+    """A task body whose exceptions leave it sanitised (same type and attributes, for the retry rules).
+
+    Prefect logs a failed task's exception and keeps it in the task run's state message as they are: an error
+    quoting a key or a SAS URL would reach both. Put it under `@task`.
+    """
+
+    @functools.wraps(fn)
+    def body(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            clean = sanitised_exception(exc)
+            if clean is exc:
+                raise
+            raise clean from None
+
+    return body
 
 
 def _exception(state: Any) -> BaseException | None:

@@ -9,9 +9,10 @@ from prefect.tasks import exponential_backoff
 
 from blastflow import steps
 from blastflow.provenance import provenance_markdown
+from blastflow.sanitise import sanitise
 from blastflow.search import PreparedRun
 from blastflow.summary import top_hits_table
-from tasks.context import retry_if_transient, step_context
+from tasks.context import raises_sanitised, retry_if_transient, step_context
 
 
 @task(
@@ -21,15 +22,17 @@ from tasks.context import retry_if_transient, step_context
     retry_delay_seconds=exponential_backoff(backoff_factor=5),
     retry_condition_fn=retry_if_transient,
 )
+@raises_sanitised
 def finalize(run: PreparedRun) -> dict[str, object]:
     result = steps.finalize(step_context(run.job_id, run.backend), run)
+    # Hit text reaches the artifacts sanitised (blastflow.summary sanitises every query, subject and description).
     create_markdown_artifact(key=f"blast-summary-{run.job_id}", markdown=result.summary, description="BLAST summary")
     create_table_artifact(
         key=f"blast-hits-{run.job_id}", table=top_hits_table(result.top_hits), description="Top hits by e-value"
     )
-    if result.provenance is not None:
+    if result.provenance is not None:  # database titles and paths are the user's text: sanitised like hit text
         create_markdown_artifact(
-            key=f"blast-provenance-{run.job_id}", markdown=provenance_markdown(result.provenance),
+            key=f"blast-provenance-{run.job_id}", markdown=sanitise(provenance_markdown(result.provenance)),
             description="What produced these results",
         )
     return {

@@ -8,10 +8,11 @@ from prefect.cache_policies import NO_CACHE
 
 from blastflow import steps
 from blastflow.search import PreparedRun, RunStatus
-from tasks.context import TRANSIENT_RETRIES, step_context
+from tasks.context import TRANSIENT_RETRIES, raises_sanitised, step_context
 
 
 @task(name="poll", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
+@raises_sanitised
 def poll(run: PreparedRun) -> RunStatus:
     artifact_id = create_progress_artifact(
         progress=0.0, key=f"blast-progress-{run.job_id}", description="Batches done (percent) and ETA"

@@ -434,6 +434,18 @@ def test_every_text_field_is_sanitised_on_the_way_in() -> None:
     assert SECRET not in failed.model_dump_json()
 
 
+def test_lines_alone_reach_the_tail_sanitised() -> None:
+    # Only `lines` here: a `last_output` in the same update replaces the tail and would hide this path.
+    update = JobUpdate(job_id=new_job_id(), steps={StepName.SUBMIT: step_update(lines=["Submitting 5 batches", DIRTY])})
+    job = merge(None, update, T0)
+    submit = job.steps[StepName.SUBMIT]
+    assert submit.last_output.split("\n") == ["Submitting 5 batches", "AccountKey=***; Bearer ***"]
+    assert submit.log_line_count == 2
+    later = merge(job, JobUpdate(steps={StepName.SUBMIT: step_update(lines=[DIRTY])}), at(1))
+    assert later.steps[StepName.SUBMIT].last_output.split("\n")[-1] == "AccountKey=***; Bearer ***"
+    assert SECRET not in later.model_dump_json() and "\\u001b" not in later.model_dump_json()
+
+
 # ── properties over random sequences of writes ────────────────────────────────
 
 # Drawn as plain tuples and built into updates by `_update` (much faster to generate than nested builds).

@@ -192,7 +192,7 @@ def test_the_deployments_the_issue_asks_for(config: dict[str, Any]) -> None:
     assert by_name["blast-search-k8s"]["work_pool"]["name"] == prefect_admin.K8S_POOL
     k8s_variables = by_name["blast-search-k8s"]["work_pool"]["job_variables"]
     assert {"image", "namespace", "service_account_name", "cpu_request", "memory_limit"} <= set(k8s_variables)
-    assert by_name["reconcile"]["schedules"] == [{"interval": 60}]
+    assert by_name["reconcile"]["schedules"] == [{"interval": 900}]  # a safety net: events run it at once
     examples = [d for d in config["deployments"] if d["entrypoint"].endswith(":blast_search") and d.get("schedules")]
     assert examples and all(s.get("cron") and s.get("active") is False for d in examples for s in d["schedules"])
 
@@ -202,6 +202,24 @@ def test_the_local_deployments_are_the_ones_up_deploys(config: dict[str, Any]) -
     assert local == ["blast-search", "reconcile", "sample-search-nightly"]
     everything = prefect_admin.deployment_names(config, prefect_admin.WORK_POOLS)
     assert set(everything) == {d["name"] for d in config["deployments"]}
+
+
+def test_the_reconcile_automation_runs_the_reconcile_deployment_with_parameters_of_its_flow(
+    config: dict[str, Any],
+) -> None:
+    """The automation's parameters are checked like the deployment's own: a renamed flow parameter is caught."""
+    from prefect.flows import load_flow_from_entrypoint
+
+    flow_name, deployment_name = prefect_admin.RECONCILE_DEPLOYMENT.split("/")
+    entrypoint = _deployment(config, deployment_name)["entrypoint"]
+    flow = load_flow_from_entrypoint(str(ROOT / entrypoint))
+    assert flow.name == flow_name
+    action = prefect_admin.reconcile_automation("9f0e3b1c-8a52-4c1e-9a7d-2b8f5d6e4c3a").actions[0]
+    assert _parameter_problems(deployment_name, flow, action.parameters, "automation parameters") == []
+    renamed = {"run_id": action.parameters["flow_run_id"]}
+    assert _parameter_problems(deployment_name, flow, renamed, "automation parameters") == [
+        "reconcile: automation parameters: 'run_id' is not a parameter of flow 'reconcile'"
+    ]
 
 
 def test_the_zombie_window_tolerates_three_missed_heartbeats() -> None:

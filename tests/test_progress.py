@@ -2,7 +2,7 @@
 
 import pytest
 
-from blastflow.progress import eta_seconds, format_duration, progress_line
+from blastflow.progress import eta_seconds, format_duration, progress_line, stopped_line, without_eta
 from blastflow.search import PodCounts
 
 
@@ -37,3 +37,17 @@ def test_failed_batches_are_named_and_eta_stops_at_the_end() -> None:
 def test_format_duration(seconds: float | None, text: str) -> None:
     """One format for the CLI, the progress line and the page (the page's step and elapsed times)."""
     assert format_duration(seconds) == text
+
+
+def test_a_stopped_step_says_where_it_stopped_and_never_how_long_is_left() -> None:
+    """Fix K: a failed or cancelled step's text is in the past tense."""
+    counts = PodCounts(succeeded=12, running=3, pending=14)
+    assert stopped_line(counts, 100) == "stopped after 12 of 29 batches, 1 min 40 s in"
+    assert stopped_line(PodCounts(succeeded=3, failed=2, running=1), 12.3) == (
+        "stopped after 5 of 6 batches (2 failed), 12.3 s in"
+    )
+    assert stopped_line(None, None) == "stopped"
+    live = progress_line(counts, 100)
+    assert live.endswith(" left")  # the live line has an ETA …
+    assert without_eta(live) == progress_line(counts)  # … which is all `without_eta` takes out
+    assert without_eta("waiting for 3 pods") == "waiting for 3 pods"

@@ -65,3 +65,20 @@ def test_reconcile_leaves_no_running_step_fix_g(sqlite_store) -> None:
     assert all(step.status is not StepStatus.RUNNING for step in job.steps.values())
     assert job.steps[StepName.SUBMIT].source == "orphan_inferred"
     assert "CRASHED" in job.steps[StepName.SUBMIT].error
+
+
+def test_a_quiet_row_fails_a_job_only_when_neither_its_run_nor_its_process_is_shown_alive() -> None:
+    live = _job(phase=Phase.SUBMITTED, flow_run_id="r", pid=4321, host="h")
+    hour_later = T0 + timedelta(hours=1)  # four times the quiet threshold
+
+    def quiet(run_state: str | None, process_alive: bool | None) -> JobUpdate | None:
+        return verdict(live, now=hour_later, run_state=run_state, process_alive=process_alive, quiet_threshold_s=900)
+
+    for state in ("RUNNING", "PENDING", "SCHEDULED", "PAUSED", "CANCELLING"):
+        assert quiet(state, None) is None, f"Prefect says {state}: the run is alive"
+        assert quiet(state, True) is None
+    assert quiet(None, True) is None, "Prefect cannot be asked, but the flow process runs on this host"
+    assert quiet("RUNNING", False).phase is Phase.WORKER_LOST, "Prefect is not told of a killed process"
+    lost = quiet(None, None)
+    assert lost.phase is Phase.WORKER_LOST and "no state update for 3600 s (threshold 900 s)" in lost.error
+    assert quiet("COMPLETED", None).phase is Phase.WORKER_LOST, "a run that ended without ending the job is gone"

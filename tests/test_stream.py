@@ -11,7 +11,8 @@ import pytest
 from blastflow.errors import SubmitError
 from blastflow.joblog import StepLog
 from blastflow.model import StepName
-from blastflow.stream import MAX_LINE_CHARS, stream_child
+from blastflow.store.limits import MAX_LOG_LINE_UNITS, encoded_line_units
+from blastflow.stream import stream_child
 
 
 def _script(tmp_path: Path, body: str) -> list[str]:
@@ -97,11 +98,14 @@ def test_child_sees_pythonunbuffered_and_extra_env(tmp_path: Path) -> None:
 
 
 def test_exit_code_and_overlong_lines(tmp_path: Path) -> None:
-    argv = _script(tmp_path, f"import sys; print('x' * {MAX_LINE_CHARS + 10}); sys.exit(3)")
+    """A line is cut where the store's one limit says, with the visible note: the step log then takes it whole."""
+    argv = _script(tmp_path, "import sys; print('x' * 100_000); print('next'); sys.exit(3)")
     seen: list[str] = []
     result = stream_child(argv, lambda s, line: seen.append(line))
     assert result.returncode == 3
-    assert seen[0].endswith(f"[line cut: {MAX_LINE_CHARS + 10:,} characters]")
+    assert seen[0].startswith("x" * 29_000) and seen[0].endswith(" characters cut]")
+    assert encoded_line_units(seen[0]) == MAX_LOG_LINE_UNITS  # as long as the store allows, not a character more
+    assert seen[1] == "next"
 
 
 def test_timeout_kills_the_child(tmp_path: Path) -> None:

@@ -63,8 +63,9 @@ def _choose_query(queries: list[str]) -> str:
     if st.session_state.get(ALIGN_QUERY_KEY) not in queries:  # none yet, or one without hits: the first query
         st.session_state[ALIGN_QUERY_KEY] = queries[0]
         st.session_state.pop(ALIGN_SUBJECT_KEY, None)
-    st.selectbox(
-        f"Query ({len(queries):,} with hits)", queries, key=ALIGN_QUERY_KEY, on_change=_forget_subject_and_page
+    st.selectbox(  # the ids stay as BLAST wrote them (they select the XML's hits); only their labels are sanitised
+        f"Query ({len(queries):,} with hits)", queries, key=ALIGN_QUERY_KEY, on_change=_forget_subject_and_page,
+        format_func=sanitise,
     )
     return st.session_state[ALIGN_QUERY_KEY]
 
@@ -77,7 +78,7 @@ def _forget_subject_and_page() -> None:
 
 def _show_page(xml: Path, query: str, subject: str | None) -> None:
     if subject:
-        st.text(f"Only the hit of subject {subject}")
+        st.text(sanitise(f"Only the hit of subject {subject}"))
         st.button("Show all hits of this query", key="align_all_hits", on_click=_forget_subject_and_page)
     page_number = max(1, int(st.session_state.get(ALIGN_PAGE_KEY) or 1))
     try:
@@ -99,7 +100,8 @@ def _show_page(xml: Path, query: str, subject: str | None) -> None:
 def _page_control(page: QueryAlignments, page_number: int) -> None:
     pages = -(-page.total // HITS_PER_PAGE)
     last = page.offset + len(page.hits)
-    st.text(f"Query {page.query_def} · length {page.query_len:,} · hits {page.offset + 1}-{last} of {page.total:,}")
+    hits = f"hits {page.offset + 1}-{last} of {page.total:,}"
+    st.text(f"Query {sanitise(page.query_def)} · length {page.query_len:,} · {hits}")
     if pages > 1:
         st.session_state[ALIGN_PAGE_KEY] = min(page_number, pages)
         st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key=ALIGN_PAGE_KEY)
@@ -107,6 +109,6 @@ def _page_control(page: QueryAlignments, page_number: int) -> None:
 
 def _show_hit(rank: int, hit: SubjectHit, program: str) -> None:
     with st.container(border=True):
-        st.text(f"{rank}. {hit.subject_id} {hit.description}\nLength={hit.length:,}")
+        st.text(sanitise(f"{rank}. {hit.subject_id} {hit.description}\nLength={hit.length:,}"))  # FASTA header text
         for hsp in hit.hsps:
             st.code(format_hsp(hsp, program), language=None)

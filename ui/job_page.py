@@ -21,7 +21,7 @@ from ui.plots import render_plots
 from ui.provenance import render_provenance, render_rerun
 from ui.results import load_results, render_descriptions
 from ui.timeline import render_timeline
-from ui.view.refresh import LIVE_REFRESH_S, TAB_RUN, TABS, decide_tab, refresh_interval
+from ui.view.refresh import LIVE_REFRESH_S, TABS, decide_tab, opening_tab, refresh_interval
 
 __all__ = ["TAB_KEY", "render"]
 
@@ -30,6 +30,9 @@ TAB_KEY = "tab"  # the widget key and the URL query parameter of the selected ta
 
 def _back_to_list() -> None:
     st.query_params.pop("job", None)
+    # The next job page opens on its own tab, not on this one's.
+    st.query_params.pop(TAB_KEY, None)
+    st.session_state.pop(TAB_KEY, None)
 
 
 def render(store: StateStore, job_id: str, prefect_ui_url: str | None) -> None:
@@ -38,8 +41,6 @@ def render(store: StateStore, job_id: str, prefect_ui_url: str | None) -> None:
     if not is_job_id(job_id):
         st.error("The link does not name a job: a job id is a UUID such as 1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b.")
         return
-    if f"tab_in_url:{job_id}" not in st.session_state:
-        st.session_state[f"tab_in_url:{job_id}"] = TAB_KEY in st.query_params
     interval = st.session_state.get(f"refresh:{job_id}", LIVE_REFRESH_S)
     st.fragment(_live, run_every=interval)(store, job_id, interval, prefect_ui_url)
 
@@ -67,17 +68,10 @@ def _live(store: StateStore, job_id: str, interval: float | None, prefect_ui_url
 
 
 def _tabs(store: StateStore, job: JobRecord) -> None:
-    seen_key = f"seen_phase:{job.job_id}"
-    current = st.session_state.get(TAB_KEY) or st.query_params.get(TAB_KEY)
-    current = current if current in TABS else TAB_RUN  # Streamlit ignores an unknown tab in the URL
-    decision = decide_tab(
-        st.session_state.get(seen_key), job.phase, current, st.session_state.get(f"tab_in_url:{job.job_id}", False)
-    )
-    if decision.switch_to is not None:
-        st.session_state[TAB_KEY] = decision.switch_to  # fix L2: once, on the rising edge of completed
-    st.session_state[seen_key] = job.phase
-    run, descriptions, alignments, plots, downloads = st.tabs(list(TABS), key=TAB_KEY, bind="query-params")
-    # Tabs bound to the URL track state: only the open one is built (and reads its data).
+    _choose_tab(job)
+    run, descriptions, alignments, plots, downloads = st.tabs(list(TABS), key=TAB_KEY, on_change="rerun")
+    _tab_to_url(st.session_state[TAB_KEY])
+    # Tabs that track state: only the open one is built (and reads its data).
     if run.open is not False:
         with run:
             render_timeline(store, job)
@@ -95,3 +89,25 @@ def _tabs(store: StateStore, job: JobRecord) -> None:
         if downloads.open:
             with downloads:
                 render_downloads(job, results)
+
+
+def _choose_tab(job: JobRecord) -> None:
+    """The tab this run shows (fix L2): the one shown so far; on opening, the URL's; Descriptions once on completion."""
+    current = st.session_state.get(TAB_KEY)
+    if current not in TABS:  # the page opens (a load, a reload, a link)
+        current = opening_tab(job.phase, st.query_params.get(TAB_KEY))
+    seen_key = f"seen_phase:{job.job_id}"  # per job and browser session
+    chosen = decide_tab(st.session_state.get(seen_key), job.phase, current).switch_to or current
+    if st.session_state.get(TAB_KEY) != chosen:
+        st.session_state[TAB_KEY] = chosen
+    st.session_state[seen_key] = job.phase
+
+
+def _tab_to_url(tab: str) -> None:
+    """The URL always names the tab shown, Run too, so a reload or a shared link opens on it (fix L2).
+
+    Streamlit's own binding drops the default tab from the URL; a reload then
+    could not tell "the user chose Run" from "no tab asked for".
+    """
+    if st.query_params.get(TAB_KEY) != tab:
+        st.query_params[TAB_KEY] = tab

@@ -18,6 +18,8 @@ import streamlit as st
 
 from blastflow import hit_query
 from blastflow.model import JobRecord
+from blastflow.sanitise import sanitise
+from ui.hit_table import shown_hits
 from ui.results import JobResults, file_stamp, show_missing
 
 __all__ = ["evalue_chart", "hits_per_query_chart", "identity_chart", "overview_chart", "render_plots"]
@@ -116,13 +118,13 @@ def render_plots(job: JobRecord, results: JobResults) -> None:
         return
     query = _pick_query(path)
     if query is not None:
-        _show(overview_chart(hit_query.overview_rows(path, query), query))
+        _show(overview_chart(shown_hits(hit_query.overview_rows(path, query)), sanitise(query)))  # ids are text too
     left, right = st.columns(2)
     with left:
         st.altair_chart(evalue_chart(evalues), width="stretch")
     with right:
         st.altair_chart(identity_chart(identities), width="stretch")
-    _show(hits_per_query_chart(per_query))
+    _show(hits_per_query_chart(shown_hits(per_query)))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -149,7 +151,7 @@ def _pick_query(path: Path) -> str | None:
     if not queries:
         st.caption("No query name contains that text.")
         return None
-    return st.selectbox("Graphical overview of query", queries, key="overview_query")
+    return st.selectbox("Graphical overview of query", queries, key="overview_query", format_func=sanitise)
 
 
 def _show(chart: alt.Chart | alt.LayerChart) -> None:

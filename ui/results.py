@@ -22,7 +22,7 @@ from blastflow.hit_query import HitFilter, count_hits, page, totals
 from blastflow.hits import ARCHIVE_FILE, HITS_FILE, PARQUET_FILE, tsv_to_parquet
 from blastflow.model import JobRecord, Phase
 from blastflow.provenance import NO_HITS_FILE
-from ui.hit_table import HIT_TABLE_COLUMNS
+from ui.hit_table import HIT_TABLE_COLUMNS, shown_hits
 from ui.view.refresh import TAB_ALIGNMENTS
 
 __all__ = [
@@ -155,9 +155,9 @@ def render_descriptions(job: JobRecord, results: JobResults) -> None:
         f"rows {first:,}–{last:,} of {matching:,} filtered ({total:,} total; {queries:,} queries with hits); "
         f"page {number:,} of {max(1, math.ceil(matching / size)):,}. Select a row to see its alignment."
     )
-    st.session_state[_SHOWN_KEY] = list(zip(rows["Query"], rows["Subject"], strict=True))
+    st.session_state[_SHOWN_KEY] = list(zip(rows["Query"], rows["Subject"], strict=True))  # as BLAST wrote them
     st.dataframe(
-        rows,
+        shown_hits(rows),  # hit text sanitised on its way to the page
         hide_index=True,
         column_order=_DESCRIPTION_COLUMNS,
         key=_TABLE_KEY,

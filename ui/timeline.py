@@ -7,7 +7,7 @@ import streamlit as st
 from blastflow.model import JobRecord
 from blastflow.store.base import StateStore
 from ui import logs
-from ui.view.timeline import StepDisplay, StepView, timeline
+from ui.view.timeline import StepDisplay, timeline
 
 __all__ = ["render_timeline"]
 
@@ -35,7 +35,7 @@ def render_timeline(store: StateStore, job: JobRecord) -> None:
             # One slot for the summary lines, so lines coming and going never shift the console below
             # (a shifted console is a new element, and would lose the user's scroll position).
             with st.container(key=f"summary_{step.name.value}", gap=None):
-                for text in (_message(step, state.message), step.counters):
+                for text in (step.summary, step.counters):  # fix K: a stopped step never shows an ETA
                     if text:
                         st.text(text)
             if step.state is StepDisplay.ERROR and state.error and state.error != job.error:
@@ -44,10 +44,3 @@ def render_timeline(store: StateStore, job: JobRecord) -> None:
                 st.caption(f"{step.log_line_count:,} lines of output" if step.log_line_count else "Open to see output.")
                 continue
             logs.render_console(store, job, step.name)
-
-
-def _message(step: StepView, message: str | None) -> str:
-    # The active step's line is its progress message (or the phase message, fix I); finished steps keep theirs.
-    if step.state is StepDisplay.ACTIVE:
-        return step.detail
-    return message or ""

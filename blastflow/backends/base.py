@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from blastflow.provenance import BackendProvenance
-from blastflow.search import CheckedSearch, PodCounts, PreparedRun, RunStatus
+from blastflow.search import Batch, CheckedSearch, PodCounts, PreparedRun, RunStatus
 
 __all__ = ["Backend"]
 
@@ -82,6 +82,21 @@ class Backend(Protocol):
     def provenance(self, run: PreparedRun) -> BackendProvenance:
         """Each batch's BLAST command line (argv, as the backend runs it) and the backend's settings that
         shaped the run, without anything secret (for `provenance.json`)."""
+        ...
+
+    def batch_archives(self, run: PreparedRun) -> dict[str, Path] | None:
+        """Batch name -> its result archive on this machine, for every batch that has one (checked by the resume,
+        not trusted); None when the backend keeps no per-batch archives here (its status speaks for the search)."""
+        ...
+
+    def resume_submit(self, run: PreparedRun, batches: Sequence[Batch]) -> str:
+        """Make the next `submit_command` run only `batches`, keeping every other batch's results; say what was
+        done. Called only when the backend's work for the run has stopped.
+
+        Raises:
+            BackendError: this backend cannot run part of a search (`resume_unsupported`); the message says what to
+                do instead.
+        """
         ...
 
     def cancel(self, run: PreparedRun, others_live: Sequence[PreparedRun] = ()) -> str:

@@ -12,12 +12,11 @@ from blastflow.errors import StoreUnavailable
 from blastflow.joblog import StepLog
 from blastflow.merge import JobUpdate
 from blastflow.model import JobRecord, StepName
+from blastflow.sanitise import sanitise
 from blastflow.settings import Settings
 from blastflow.store.base import StateStore
 
-__all__ = ["HEARTBEAT_S", "StepContext"]
-
-HEARTBEAT_S = 60.0  # a waiting step writes the row at least this often: reconcile tells a live run from a lost one
+__all__ = ["StepContext"]
 
 
 @dataclass
@@ -29,6 +28,10 @@ class StepContext:
     logger: logging.Logger | logging.LoggerAdapter = field(default_factory=lambda: logging.getLogger("blastflow"))
     sleep: Callable[[float], None] = time.sleep  # polls sleep in short slices through this
     clock: Callable[[], float] = time.monotonic
+    _next_beat: float = field(init=False)  # when the row is due a heartbeat (every write moves it on)
+
+    def __post_init__(self) -> None:
+        self._next_beat = self.clock() + self.settings.heartbeat_interval_s
 
     def write(self, update: JobUpdate) -> JobRecord:
         """Every state change of a step goes through the store's merge.
@@ -40,13 +43,47 @@ class StepContext:
         delay = 0.5
         while True:
             try:
-                return self.store.update(self.job_id, update)
+                job = self.store.update(self.job_id, update)
             except StoreUnavailable as exc:
                 if self.clock() >= deadline:
                     raise
-                self.logger.warning("state store unreachable (%s); retrying in %.1f s", exc, delay)
+                self.logger.warning("state store unreachable (%s); retrying in %.1f s", sanitise(str(exc)), delay)
                 self.pause(delay)
                 delay = min(delay * 2, 15.0)
+                continue
+            self._next_beat = self.clock() + self.settings.heartbeat_interval_s
+            return job
+
+    def heartbeat(self) -> None:
+        """Write the row when no step write has for `settings.heartbeat_interval_s` (a quarter of the quiet threshold).
+
+        The one heartbeat of a job's waiting steps: a row that stays quiet while a cluster sets up or a child
+        works would read as a lost run to reconcile. An empty update is enough (the merge stamps `updated_at`);
+        a step that writes anyway costs no extra write. A store outage never holds the step up here: the beat
+        is tried again a little later (at most 30 s).
+        """
+        now = self.clock()
+        if now < self._next_beat:
+            return
+        interval = self.settings.heartbeat_interval_s
+        try:
+            self.store.update(self.job_id, JobUpdate())
+        except StoreUnavailable as exc:
+            self.logger.warning(
+                "heartbeat not written, the state store is unreachable (%s); trying again", sanitise(str(exc))
+            )
+            self._next_beat = now + min(interval / 4, 30.0)
+            return
+        self._next_beat = now + interval
+
+    def waiting(self, log: StepLog) -> Callable[[], None]:
+        """The tick of a waiting step: its log's buffered lines go out on time, and the row heartbeats."""
+
+        def tick() -> None:
+            log.tick()
+            self.heartbeat()
+
+        return tick
 
     def log(self, step: StepName) -> StepLog:
         return StepLog(
@@ -62,8 +99,8 @@ class StepContext:
     def pause(self, seconds: float, on_tick: Callable[[], None] | None = None) -> None:
         """Sleep in slices of at most a second, so task timeouts and cancellation can act.
 
-        `on_tick` runs after each slice: pass a step log's `tick`, so a line added just before a long
-        pause reaches the store on time instead of after it.
+        `on_tick` runs after each slice: a waiting step passes `waiting(log)`, so a line added just before a
+        long pause reaches the store on time instead of after it, and the row heartbeats during the pause.
         """
         end = self.clock() + seconds
         while (left := end - self.clock()) > 0:

@@ -155,7 +155,7 @@ def capture_pod_logs(ctx: StepContext, run: PreparedRun, log: StepLog) -> str:
         if attempt < attempts:
             delay = ctx.settings.pod_log_retry_delay_s
             log.add(f"No pod log readable yet (attempt {attempt} of {attempts}); retrying in {delay:.0f} s")
-            ctx.pause(delay, on_tick=log.tick)  # the line above shows during the delay, not after it
+            ctx.pause(delay, on_tick=ctx.waiting(log))  # the line above shows during the delay; the row heartbeats
     else:
         log.add(f"Pod logs unavailable: none could be read after {attempts} attempts")
         return POD_LOGS_UNAVAILABLE

@@ -9,7 +9,7 @@ from blastflow.merge import JobUpdate, StepUpdate
 from blastflow.model import Phase, StepName
 from blastflow.progress import percent_done, progress_line
 from blastflow.search import PreparedRun, RunState, RunStatus
-from blastflow.steps.context import HEARTBEAT_S, StepContext
+from blastflow.steps.context import StepContext
 
 __all__ = ["poll"]
 
@@ -22,19 +22,18 @@ def poll(
     """Return the final SUCCESS status; raise `BackendError` on FAILURE, `TimedOut` past the run limit."""
     start = ctx.clock()
     log = ctx.log(StepName.RUN)
-    last_line, last_write = "", start
+    last_line = ""
     unknown = 0
     try:
         while True:
             status = ctx.backend.status(run)
             now = ctx.clock()
             line = progress_line(status.counts, now - start)
-            if line != last_line or now - last_write >= HEARTBEAT_S:
-                if line != last_line:
-                    log.add(line)
-                    if on_progress is not None:
-                        on_progress(percent_done(status.counts), line)
-                last_line, last_write = line, now
+            if line != last_line:
+                log.add(line)
+                if on_progress is not None:
+                    on_progress(percent_done(status.counts), line)
+                last_line = line
                 ctx.write(
                     JobUpdate(steps={StepName.RUN: StepUpdate(counters=status.counts.as_counters(), message=line)})
                 )
@@ -56,7 +55,7 @@ def poll(
                     "Raise BLASTFLOW_RUN_TIMEOUT_S for larger searches."
                 )
             interval = max(ctx.settings.poll_interval_s, ctx.backend.status_interval_s)
-            ctx.pause(interval, on_tick=log.tick)  # buffered lines go out on time
+            ctx.pause(interval, on_tick=ctx.waiting(log))  # buffered lines go out on time; the row heartbeats
     finally:
         log.close()
     if on_progress is not None:

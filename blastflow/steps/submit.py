@@ -39,7 +39,7 @@ def submit(ctx: StepContext, run: PreparedRun) -> None:
             env=ctx.backend.submit_env(run),
             cwd=run.workdir,
             timeout_s=SUBMIT_TIMEOUT_S,
-            on_tick=log.tick,
+            on_tick=ctx.waiting(log),  # lines go out on time, and a quiet child does not read as a lost run
         )
     finally:
         log.close()

@@ -8,7 +8,7 @@ from blastflow.merge import JobUpdate, StepUpdate
 from blastflow.model import Phase, StepName
 from blastflow.progress import progress_line
 from blastflow.search import PodCounts, PreparedRun, RunState
-from blastflow.steps.context import HEARTBEAT_S, StepContext
+from blastflow.steps.context import StepContext
 
 __all__ = ["pods_started", "wait_for_pods"]
 
@@ -33,22 +33,22 @@ def pods_started(counts: PodCounts) -> bool:
 def wait_for_pods(ctx: StepContext, run: PreparedRun) -> PodCounts:
     """Return the pod counts once a pod has started; raise `TimedOut` or `BackendError`.
 
-    The row is written on every change and at least every `HEARTBEAT_S`: a cluster may spend its first
-    45 minutes setting up the database with nothing to count, and a quiet row would read as a lost worker.
+    The row is written on every change and heartbeats in between (`StepContext.heartbeat`): a cluster may
+    spend its first 45 minutes setting up the database with nothing to count, and a quiet row would read as
+    a lost worker.
     """
     start = ctx.clock()
     last: PodCounts | None = None
     said = ""  # the backend's last word on what it is doing (e.g. ElasticBLAST's database setup)
-    last_write, next_status = start, start + max(STATUS_EVERY_S, ctx.backend.status_interval_s)
+    next_status = start + max(STATUS_EVERY_S, ctx.backend.status_interval_s)
     log = ctx.log(StepName.WAIT_FOR_PODS)
     try:
         while True:
             counts = ctx.backend.pod_counts(run)
             now = ctx.clock()
-            if counts != last or now - last_write >= HEARTBEAT_S:
-                if counts != last:
-                    log.add(progress_line(counts))
-                last, last_write = counts, now
+            if counts != last:
+                log.add(progress_line(counts))
+                last = counts
                 update = StepUpdate(counters=counts.as_counters(), message=said or progress_line(counts))
                 ctx.write(JobUpdate(steps={StepName.WAIT_FOR_PODS: update}))
             if pods_started(counts):
@@ -58,7 +58,7 @@ def wait_for_pods(ctx: StepContext, run: PreparedRun) -> PodCounts:
                 said = _backend_says(ctx, run, said, log)
             if now - start > ctx.settings.wait_for_pods_timeout_s:
                 raise _timed_out(ctx, run, counts)
-            ctx.pause(ctx.settings.poll_interval_s, on_tick=log.tick)  # buffered lines go out on time
+            ctx.pause(ctx.settings.poll_interval_s, on_tick=ctx.waiting(log))  # lines go out on time; heartbeat
     finally:
         log.close()
     ctx.write(JobUpdate(phase=Phase.RUNNING, steps={StepName.RUN: StepUpdate(counters=counts.as_counters())}))

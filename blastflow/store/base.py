@@ -39,7 +39,7 @@ class StateStore(Protocol):
     Every method checks its arguments before any I/O: a bad job id, step,
     status, cursor or limit raises `InputError`. A record or a log line that
     would break a Table storage limit raises `StoreLimitError` and nothing of
-    that call is stored (clip long lines with `limits.clip_log_line`). An
+    that call is stored (long lines are fitted with `limits.fit_log_line`, as the step log does). An
     unreachable store raises `StoreUnavailable`.
     """
 

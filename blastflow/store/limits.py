@@ -36,6 +36,7 @@ __all__ = [
     "clip_log_line",
     "encoded_line_units",
     "entity_size",
+    "fit_log_line",
     "split_utf16",
     "utf16_units",
 ]
@@ -49,7 +50,10 @@ MAX_BATCH_BYTES = 4 * 1024 * 1024  # one entity-group transaction's payload
 # What blastflow puts in one string property: below the limit, so a chunk never rides on the edge.
 PROPERTY_CHUNK_UNITS = 32_000
 # One log line, JSON-encoded, must leave room in a 32,000-unit chunk for its quotes and comma.
-MAX_LOG_LINE_UNITS = 30_000
+MAX_LOG_LINE_UNITS = 30_000  # THE longest step-log line: the streamer and the step log clip to it
+# Sanitised, a character takes at most 2 units stored (an escaped tab, newline, quote or backslash; a
+# character beyond the BMP): a sanitised line up to half the limit fits without being measured.
+_MAX_UNITS_PER_CHAR = 2
 MAX_JOB_ID_CHARS = 100
 
 _FORBIDDEN_KEY_CHARS = frozenset("/\\#?")
@@ -216,17 +220,17 @@ def check_log_line(line: str, position: int) -> None:
         raise StoreLimitError(
             f"log line {position} of this append is {units:,} characters once stored (UTF-16, quotes, "
             f"backslashes, tabs and newlines count twice); a line holds at most {MAX_LOG_LINE_UNITS:,} so it "
-            "fits one Table property. Nothing from this append was stored: clip long lines first "
-            "(blastflow.store.limits.clip_log_line)"
+            "fits one Table property. Nothing from this append was stored: fit long lines first "
+            "(blastflow.store.limits.fit_log_line, which step logs use)"
         )
 
 
 def clip_log_line(line: str, max_units: int = MAX_LOG_LINE_UNITS) -> str:
-    """`line` itself when it fits a stored log chunk, else its head and a note of how much was cut.
+    """`line` itself when it fits a stored log chunk, else its head and a visible note of how much was cut.
 
     Example:
         >>> clip_log_line("x" * 40, max_units=30)
-        'xxxxx… [clipped 35 characters]'
+        'xxxxxxxx [… 32 characters cut]'
     """
     if encoded_line_units(line) <= max_units:
         return line
@@ -234,9 +238,31 @@ def clip_log_line(line: str, max_units: int = MAX_LOG_LINE_UNITS) -> str:
     best = ""
     while low <= high:  # the longest head that fits with its note; encoding is monotonic in the head
         mid = (low + high) // 2
-        candidate = f"{line[:mid]}… [clipped {len(line) - mid} characters]"
+        candidate = f"{line[:mid]} [… {len(line) - mid:,} characters cut]"
         if encoded_line_units(candidate) <= max_units:
             best, low = candidate, mid + 1
         else:
             high = mid - 1
     return best
+
+
+def fit_log_line(line: str) -> str:
+    """`line` sanitised and clipped to the one line limit (`MAX_LOG_LINE_UNITS`), ready for a step log.
+
+    The streamer and the step log both call this, so no single line can fail a job: the store's own
+    sanitise changes nothing in what comes out (it is a fixed point), and `check_log_line` never fires.
+    A cut can end inside a mask (``password=**``) that sanitising completes again, a few characters
+    longer; the clip is then redone a little shorter.
+
+    Example:
+        >>> fit_log_line("ok"), fit_log_line("N" * 40_000).endswith("[… 10,026 characters cut]")
+        ('ok', True)
+    """
+    text, margin = sanitise(line), 0
+    if len(text) * _MAX_UNITS_PER_CHAR <= MAX_LOG_LINE_UNITS:  # fits whatever it holds: not measured
+        return text
+    while True:
+        fitted = sanitise(clip_log_line(text, MAX_LOG_LINE_UNITS - margin))
+        if encoded_line_units(fitted) <= MAX_LOG_LINE_UNITS:
+            return fitted
+        margin = margin * 2 or 64

@@ -103,3 +103,17 @@ def test_results_views_smoke_times_every_format_and_an_alignment_page() -> None:
     assert [line.split(" |")[0] for line in lines if line.startswith("| ") and "first" not in line][:5] == [
         "| pairwise", "| xml", "| tabular-comments", "| sam", "| csv"]
     assert any(line.startswith("| open a page of 10 hits, median") for line in lines)
+
+
+def test_heartbeat_smoke_writes_at_most_one_heartbeat_per_interval() -> None:
+    results = bench("bench_heartbeat").main(["--smoke"])
+    assert {m.step for m in results} == {"wait for pods", "poll", "finalize pod-log retries"}
+    for m in results:  # ten fake minutes at a 900 s threshold: a heartbeat every 225 s at most
+        assert 1 <= m.heartbeats <= 10 * 60 / (m.threshold_s / 4) + 1
+
+
+@needs_blast
+def test_resume_smoke_reuses_finished_batches_and_finds_the_same_hits() -> None:
+    outcome = bench("bench_resume").main(["--smoke"])
+    assert outcome.same_hits
+    assert outcome.reused >= 1 and outcome.reused + outcome.rerun == outcome.batches

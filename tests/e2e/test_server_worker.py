@@ -65,13 +65,15 @@ def test_up_brings_the_whole_stack(local_stack: LocalStack) -> None:
         schema = deployments["blast-search"].parameter_openapi_schema["properties"]
         assert schema["program"]["enum"][:2] == ["blastn", "blastp"] and schema["query"]["description"]
         reconcile_schedules = deployments["reconcile"].schedules
-        assert [s.schedule.interval.total_seconds() for s in reconcile_schedules] == [60]
+        assert [s.schedule.interval.total_seconds() for s in reconcile_schedules] == [900]  # events do the rest
         assert all(s.active for s in reconcile_schedules)
         nightly = deployments["sample-search-nightly"].schedules
         assert [(s.schedule.cron, s.active) for s in nightly] == [("0 3 * * *", False)]
         automations = client.read_automations_by_name(prefect_admin.ZOMBIE_AUTOMATION)
         assert len(automations) == 1 and automations[0].enabled
         assert automations[0].trigger.within.total_seconds() == prefect_admin.ZOMBIE_WITHIN_S
+        settle = client.read_automations_by_name(prefect_admin.RECONCILE_AUTOMATION)
+        assert len(settle) == 1 and settle[0].actions[0].deployment_id == deployments["reconcile"].id
 
 
 def test_a_search_started_like_the_run_button_completes(local_stack: LocalStack, sample_fasta) -> None:
@@ -336,6 +338,7 @@ def test_up_again_replaces_the_worker_and_duplicates_nothing(local_stack: LocalS
         pool = client.read_work_pool(prefect_admin.K8S_POOL)
         assert pool.type == "kubernetes" and pool.base_job_template == prefect_admin.base_job_template("kubernetes")
         assert len(client.read_automations_by_name(prefect_admin.ZOMBIE_AUTOMATION)) == 1
+        assert len(client.read_automations_by_name(prefect_admin.RECONCILE_AUTOMATION)) == 1
         assert len(client.read_automations_by_name(notify.NOTIFY_AUTOMATION)) == 1  # `up` without --notify keeps it
         assert len(client.read_deployment_by_name("reconcile/reconcile").schedules) == 1
         assert [w.name for w in client.read_workers_for_work_pool(prefect_admin.LOCAL_POOL)] == [

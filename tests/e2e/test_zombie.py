@@ -1,17 +1,16 @@
 """A run whose worker dies: the heartbeat automation crashes it in Prefect, reconcile fails its job (worker_lost).
 
 The worker and the flow-run process are SIGKILLed mid-run, so nothing on the machine can report the loss:
-Prefect only learns of it from the missing heartbeats, then `blastflow reconcile` carries it to the job row.
-Takes about ZOMBIE_WITHIN_S (120 s) longer than the search itself: the window Prefect needs to tell a silent
-run from a slow one.
+Prefect only learns of it from the missing heartbeats. The Crashed event then makes the reconcile automation
+create a reconcile run for that flow run at once (not at the 900 s schedule); it runs when the worker is back
+and carries the loss to the job row. Takes about ZOMBIE_WITHIN_S (120 s) longer than the search itself: the
+window Prefect needs to tell a silent run from a slow one.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -20,8 +19,10 @@ from blastflow.backends import get_backend
 from blastflow.model import Phase, StepStatus
 from blastflow.search import PreparedRun
 from blastflow.store import open_store
-from ops.prefect_admin import ZOMBIE_WITHIN_S
-from tests.e2e.local_stack import LocalStack, wait_for_final_state
+from ops import stack
+from ops.prefect_admin import RECONCILE_AUTOMATION, RECONCILE_DEPLOYMENT, ZOMBIE_WITHIN_S, PrefectApi
+from ops.stack_files import StackFiles
+from tests.e2e.local_stack import STACK_TIMEOUT_S, LocalStack, wait_for_final_state
 
 pytestmark = pytest.mark.e2e
 
@@ -52,12 +53,20 @@ def test_a_run_whose_worker_dies_ends_crashed_in_prefect_and_worker_lost_on_the_
         assert crashed.state.is_crashed(), f"{crashed.state.type}: {crashed.state.message}"
         assert crashed.state.message.startswith(f"No heartbeat for {ZOMBIE_WITHIN_S} s")
 
-        reconciled = _blastflow_reconcile(local_stack)
-        assert job_id in reconciled.stdout, reconciled.stdout + reconciled.stderr
+        # The Crashed event, not the schedule, asks for reconcile: a run of the reconcile deployment, made by
+        # the automation, for this flow run. It waits for a worker: nothing has settled the job yet.
+        settler = _reconcile_run_for(local_stack, job_id)
+        assert (settler.created_by.type, settler.created_by.display_value) == ("AUTOMATION", RECONCILE_AUTOMATION)
+        assert not store.get(job_id).is_terminal
+
+        _the_worker_comes_back(local_stack)
+        settled = wait_for_final_state(local_stack, settler.id)
+        assert settled.state.is_completed(), f"{settled.state.type}: {settled.state.message}"
         job = store.get(job_id)
         assert job.phase is Phase.WORKER_LOST
         assert f"the Prefect flow run {job_id} ended CRASHED" in job.error
         assert all(step.status is not StepStatus.RUNNING for step in job.steps.values())
+        assert f"job {job_id} marked worker_lost" in _logs_of(local_stack, settler.id)  # that run settled it
     finally:
         run_dir = local_stack.data_dir / "jobs" / job_id
         if (run_dir / "run.json").exists():  # the detached BLAST supervisor outlives its flow: stop it
@@ -76,8 +85,47 @@ def _wait_for_job(store, job_id: str, phases: set[Phase], timeout_s: float = 180
     pytest.fail(f"job {job_id} never reached {sorted(p.value for p in phases)}")
 
 
-def _blastflow_reconcile(local: LocalStack) -> subprocess.CompletedProcess[str]:
-    """`blastflow reconcile` as a user runs it against the stack (the scheduled deployment does the same)."""
-    env = {**os.environ, **local.env, "PREFECT_API_URL": local.api_url, "BLASTFLOW_DATA_DIR": str(local.data_dir)}
-    command = [sys.executable, "-m", "ops.cli", "reconcile"]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=180, check=True)
+def _reconcile_run_for(local: LocalStack, flow_run_id: str, timeout_s: float = 60.0):
+    """The reconcile deployment's flow run whose `flow_run_id` parameter names this run (the automation's)."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    deadline = time.monotonic() + timeout_s
+    with local.client() as client:
+        deployment = client.read_deployment_by_name(RECONCILE_DEPLOYMENT)
+        only_reconcile = DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id]))
+        while time.monotonic() < deadline:
+            runs = client.read_flow_runs(deployment_filter=only_reconcile)
+            mine = [run for run in runs if run.parameters == {"flow_run_id": flow_run_id}]
+            if mine:
+                assert len(mine) == 1, f"{len(mine)} reconcile runs for one crash"
+                return mine[0]
+            time.sleep(1.0)
+    pytest.fail(f"no reconcile run for flow run {flow_run_id} within {timeout_s:g} s of its crash; "
+                f"reconcile runs: {[(run.name, run.parameters) for run in runs]}")
+
+
+def _the_worker_comes_back(local: LocalStack) -> int:
+    """The machine is back: the stack's worker starts again, with the environment and checks `blastflow up` uses.
+
+    Only the worker: a whole `up` would redeploy, and a redeployed interval schedule starts from now, so a
+    scheduled reconcile could settle the job before the automation's run does.
+    """
+    data_dir = local.data_dir.resolve()
+    files = StackFiles.of(data_dir)
+    api = PrefectApi(local.api_url)
+    env = {**stack._child_env(files, data_dir, {**os.environ, **local.env}), **api.env()}
+    return stack._restart_worker(files, api, env, local.log.append, STACK_TIMEOUT_S)
+
+
+def _logs_of(local: LocalStack, flow_run_id, timeout_s: float = 30.0) -> str:
+    """The flow run's log as the Prefect UI shows it (the last lines reach the API shortly after the run ends)."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    deadline = time.monotonic() + timeout_s
+    with local.client() as client:
+        while True:
+            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+            text = "\n".join(log.message for log in logs)
+            if "reconcile: " in text or time.monotonic() > deadline:  # its last line: "reconcile: N job(s) ..."
+                return text
+            time.sleep(1.0)

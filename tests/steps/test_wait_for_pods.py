@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from blastflow.errors import BackendError, TimedOut
+from blastflow.merge import JobUpdate
 from blastflow.model import Phase, StepName, StepStatus
+from blastflow.reconcile import reconcile_jobs
 from blastflow.search import PodCounts, RunState, RunStatus
-from blastflow.steps import wait_for_pods
+from blastflow.steps import poll, wait_for_pods
 from tests.doubles.scripted_backend import ScriptedBackend
 
 
@@ -76,8 +79,9 @@ def test_a_long_database_setup_heartbeats_the_row(make_ctx, run, sqlite_store, c
     with pytest.raises(TimedOut):
         wait_for_pods(ctx, run)
     gaps = [later - earlier for earlier, later in itertools.pairwise(writes)]
-    assert writes[-1] >= 45 * 60 and max(gaps) <= 62  # about one write a minute, not one per poll
-    assert len(writes) <= 45 * 60 / 60 + 5
+    interval = ctx.settings.heartbeat_interval_s  # 225 s: a quarter of the 900 s quiet threshold
+    assert writes[-1] >= 45 * 60 and max(gaps) <= interval + 1  # steady, never near the quiet threshold
+    assert len(writes) <= 45 * 60 / interval + 3  # and no more: the first counts, the beats, the timeout's
 
 
 def test_status_is_asked_no_more_often_than_the_backend_can_answer(make_ctx, run, clock) -> None:
@@ -97,3 +101,39 @@ def test_what_the_backend_is_doing_before_pods_exist_is_shown_on_the_step(make_c
     wait_for_pods(make_ctx(backend), run)
     lines = [line.text for line in sqlite_store.read_logs(run.job_id, step=StepName.WAIT_FOR_PODS).lines]
     assert setup in lines and lines.count(setup) == 1  # said once, when it changed
+
+
+def test_pods_pending_45_minutes_with_reconcile_every_5_minutes_then_the_run_completes(
+    make_ctx, run, sqlite_store, clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ElasticBLAST's own setup limit (45 min) with the default 900 s quiet threshold, all in fake time.
+
+    Neither the flow run nor the process can be shown alive here (no run state, no pid): only the
+    heartbeat keeps the job from being failed, and its completion is then written and kept.
+    """
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    monkeypatch.setattr("blastflow.store.optimistic.utcnow", lambda: t0 + timedelta(seconds=clock.now))
+    pending = [PodCounts(pending=3)] * int(45 * 60 / 2) + [PodCounts(running=3)]
+    statuses = [RunStatus(state=RunState.RUNNING, counts=PodCounts(running=3))] * 120  # ~90 asked while pending
+    statuses += [RunStatus(state=RunState.SUCCESS, counts=PodCounts(succeeded=3))]
+    ctx = make_ctx(ScriptedBackend(counts=pending, statuses=statuses))
+    failed: list[str] = []
+    sleep, next_reconcile = clock.sleep, 300.0
+
+    def sleep_then_reconcile(seconds: float) -> None:
+        nonlocal next_reconcile
+        sleep(seconds)
+        if clock.now >= next_reconcile:
+            next_reconcile += 300.0
+            failed.extend(job.job_id for job in reconcile_jobs(
+                sqlite_store, now=lambda: t0 + timedelta(seconds=clock.now), run_state=lambda job: None,
+                quiet_threshold_s=ctx.settings.quiet_threshold_s))  # fmt: skip
+
+    ctx.sleep = sleep_then_reconcile
+    wait_for_pods(ctx, run)
+    assert clock.now >= 45 * 60 and next_reconcile > 45 * 60, "reconcile ran every 5 min of the 45"
+    poll(ctx, run)
+    ctx.write(JobUpdate(phase=Phase.COMPLETED))  # what finalize writes last
+    assert failed == []
+    job = sqlite_store.get(run.job_id)
+    assert job.phase is Phase.COMPLETED and job.error is None

@@ -303,7 +303,7 @@ def test_an_oversize_log_line_is_refused_and_nothing_of_that_append_is_stored(st
     clipped = clip_log_line(long_line)
     assert store.append_logs(job_id, StepName.RUN, [clipped]) == 3
     assert store.read_logs(job_id).lines[-1].text == clipped
-    assert clipped.startswith("N" * 29_000) and clipped.endswith(" characters]")
+    assert clipped.startswith("N" * 29_000) and clipped.endswith(" characters cut]")
 
 
 @pytest.mark.parametrize(

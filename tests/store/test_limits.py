@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from blastflow.errors import InputError, StoreLimitError
+from blastflow.sanitise import sanitise
 from blastflow.store.limits import (
     MAX_ENTITY_BYTES,
     MAX_LOG_LINE_UNITS,
@@ -20,6 +21,7 @@ from blastflow.store.limits import (
     clip_log_line,
     encoded_line_units,
     entity_size,
+    fit_log_line,
     split_utf16,
     utf16_units,
 )
@@ -114,5 +116,37 @@ def test_clip_log_line_fits_and_keeps_short_lines(text: str) -> None:
     if encoded_line_units(text) <= 120:
         assert clipped == text
     else:
-        head = clipped.rsplit("… [clipped ", 1)[0]
+        head, note = clipped.rsplit(" [… ", 1)
         assert text.startswith(head)
+        assert note == f"{len(text) - len(head):,} characters cut]"
+
+
+def test_a_long_line_is_fitted_once_with_a_visible_note() -> None:
+    fitted = fit_log_line("N" * 100_000)
+    assert encoded_line_units(fitted) <= MAX_LOG_LINE_UNITS
+    assert fitted.endswith(f" [… {100_000 - len(fitted.split(' ')[0]):,} characters cut]")
+    assert fit_log_line(fitted) == fitted  # a fitted line passes again unchanged: it is cut once
+    check_log_line(fitted, 1)
+
+
+def test_a_fitted_line_is_sanitised_and_the_store_changes_nothing_in_it() -> None:
+    """Sanitised first (a cut never leaves half a secret), and a fixed point of sanitise (what the store stores)."""
+    secret = "AccountKey=" + "k" * 40 + "=="
+    fitted = fit_log_line("\x1b[31m" + secret + " " + "x" * 50_000)
+    assert fitted.startswith("AccountKey=*** xxx") and "\x1b" not in fitted and "kkkk" not in fitted
+    assert sanitise(fitted) == fitted
+
+
+def test_a_cut_inside_a_mask_is_redone_shorter() -> None:
+    """A cut right after ``password=*`` leaves a value sanitise masks again, two characters longer:
+    the line would then be over the limit, and the store would refuse it."""
+    for pad in range(40):
+        text = "a" * (29_960 + pad) + " password=*** " + "b" * 20_000
+        if clip_log_line(text).split(" [… ")[0].endswith("password=*"):
+            break
+    else:
+        pytest.fail("no padding puts the cut inside the mask")
+    fitted = fit_log_line(text)
+    assert encoded_line_units(fitted) <= MAX_LOG_LINE_UNITS
+    assert sanitise(fitted) == fitted  # the store stores it as it is
+    check_log_line(fitted, 1)

@@ -239,7 +239,7 @@ def test_live_log_lines_appear_then_completion_shows_descriptions(
     # Back on Run by hand: the timeline shows every step done, no spinner.
     page.get_by_role("tab", name="Run").click()
     expect(page.get_by_role("tab", name="Run")).to_have_attribute("aria-selected", "true")
-    expect(page).to_have_url(f"{server}/?job={job_id}")  # Run is the default tab: the URL drops it
+    expect(page).to_have_url(f"{server}/?job={job_id}&tab=Run")  # the chosen tab stays in the URL (fix L2)
     expect(page.get_by_text("Finalize & export · done in")).to_be_visible()
     assert page.get_by_test_id("stExpanderIconSpinner").count() == 0
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from streamlit.testing.v1 import AppTest
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.testing.v1 import AppTest, local_script_runner
+from streamlit.testing.v1.element_tree import Block, Node
 
 from blastflow.merge import JobUpdate, StepUpdate
 from blastflow.model import PHASE_MESSAGES, Phase, StepName, new_job_id
@@ -33,6 +35,46 @@ def page(seeded: Any, monkeypatch: pytest.MonkeyPatch):
     return open_page
 
 
+def _reload(at: AppTest) -> AppTest:
+    """The browser's reload: a new session on the URL the page left in the address bar."""
+    again = AppTest.from_file(APP, default_timeout=30)
+    again.query_params.update(at.query_params)
+    again.run()
+    assert not again.exception, again.exception
+    return again
+
+
+@pytest.fixture
+def refresh_every(monkeypatch: pytest.MonkeyPatch) -> list[float | None]:
+    """Per run of a page, the refresh interval it sent the browser (fix N); None: it sent none, refreshing stops."""
+    sent: list[float | None] = []
+    parse = local_script_runner.parse_tree_from_messages
+
+    def spy(messages: list[ForwardMsg]) -> Any:
+        intervals = [m.auto_rerun.interval for m in messages if m.HasField("auto_rerun")]
+        sent.append(intervals[-1] if intervals else None)
+        return parse(messages)
+
+    monkeypatch.setattr(local_script_runner, "parse_tree_from_messages", spy)
+    return sent
+
+
+def _nodes(node: Node, path: tuple[int, ...] = ()) -> Iterator[tuple[tuple[int, ...], Node]]:
+    for index, child in getattr(node, "children", {}).items():
+        yield (*path, index), child
+        yield from _nodes(child, (*path, index))
+
+
+def _console_block(at: AppTest, step: str = "run") -> tuple[tuple[int, ...], Block]:
+    """The block around a step's console, and its place on the page (the browser keeps a block by its place)."""
+    (found,) = [
+        (path, node)
+        for path, node in _nodes(at.main)
+        if type(node) is Block and node.proto is not None and node.proto.id.endswith(f"-console_{step}")
+    ]
+    return found
+
+
 def _texts(at: AppTest) -> list[str]:
     return [e.value for e in at.text] + [e.value for e in at.code] + [e.value for e in at.caption]
 
@@ -48,6 +90,10 @@ def test_running_job_spins_on_the_run_step_only_and_tails_its_log(seeded: Any, p
     assert "2 of 5 batches finished · 2 running · 1 pending · 2 succeeded · 0 failed" in _texts(at)
     (console,) = at.code  # one console block: the open step's, from the log table
     assert console.value.splitlines() == ["batch_000: started", "batch_001: started", seeded.HOSTILE]
+    _, block = _console_block(at)
+    assert block.proto.autoscroll  # fix M: the console follows the tail while the user is at its bottom
+    assert block.proto.height_config.pixel_height > 0  # a fixed height: it scrolls inside itself, not the page
+    assert [child.value for child in block.children.values()] == [console.value]
     (link,) = at.get("link_button")
     assert link.proto.url == "http://127.0.0.1:4200/runs/flow-run/5a9e2c1d-0000-4000-8000-000000000001"
     assert not at.error  # no failure banner
@@ -56,11 +102,15 @@ def test_running_job_spins_on_the_run_step_only_and_tails_its_log(seeded: Any, p
 def test_new_log_lines_appear_once_on_the_next_refresh(seeded: Any, page: Callable[..., AppTest]) -> None:
     job_id = seeded.running()
     at = page(job_id)
+    place, _ = _console_block(at)
     seeded.log(job_id, StepName.RUN, ["batch_002: started", "batch_000: done"])
+    seeded.store.update(job_id, JobUpdate(steps={StepName.RUN: StepUpdate(message="3 of 5 batches done")}))
     at.run()
     lines = at.code[0].value.splitlines()
     assert lines[-2:] == ["batch_002: started", "batch_000: done"]
     assert len(lines) == len(set(lines)) == 5
+    # Fix M: the same block in the same place, so the browser keeps its scroll position and follows on.
+    assert _console_block(at)[0] == place and _console_block(at)[1].proto.autoscroll
 
 
 def test_failed_job_with_an_orphan_step_shows_the_real_error_and_no_spinner(
@@ -131,10 +181,12 @@ def test_plots_and_downloads_tabs(seeded: Any, page: Callable[..., AppTest]) -> 
                       "Tabular with comments (outfmt 7)", "BLAST archive (ASN.1, outfmt 11)"]  # blastx: no SAM
 
 
-def test_completion_while_on_run_switches_to_descriptions_once(seeded: Any, page: Callable[..., AppTest]) -> None:
+def test_completion_while_on_run_switches_to_descriptions_once(
+    seeded: Any, page: Callable[..., AppTest], refresh_every: list[float | None]
+) -> None:
     job_id = seeded.running()
     at = page(job_id)
-    assert at.session_state["tab"] == "Run"
+    assert at.session_state["tab"] == "Run" and at.query_params["tab"] == "Run"  # the URL names the tab, Run too
     results = seeded.tmp / job_id / "results"
     results.mkdir(parents=True)
     from blastflow.hits import HITS_FILE, write_hits
@@ -143,16 +195,31 @@ def test_completion_while_on_run_switches_to_descriptions_once(seeded: Any, page
     seeded.complete(job_id, results)
     at.run()
     assert not at.exception
-    assert at.session_state["tab"] == "Descriptions"
+    assert at.session_state["tab"] == "Descriptions" and at.query_params["tab"] == "Descriptions"
     assert len(at.dataframe[0].value) == 4
-    # The user clicks Run: the browser sends the tab and drops the default tab from the URL.
-    del at.query_params["tab"]
+    assert refresh_every[-1] == 10.0  # fix N: completed, the page still refreshes for the late pod-log backfill
+    # The user clicks Run: the page stays there through later refreshes, and the URL says so.
     at.session_state["tab"] = "Run"
     at.run()
     at.run()
-    assert at.session_state["tab"] == "Run"
+    assert at.session_state["tab"] == "Run" and at.query_params["tab"] == "Run"
     assert all(e.icon != "spinner" for e in at.expander)
     assert not at.dataframe
+    assert _reload(at).session_state["tab"] == "Run"  # fix L2: a reload does not flip back to Descriptions
+
+
+def test_a_reload_keeps_the_tab_the_user_chose(seeded: Any, page: Callable[..., AppTest]) -> None:
+    """Fix L2: a reload is a new session that never saw the job live, so it opens on the tab in the URL."""
+    job_id = seeded.completed()
+    at = page(job_id)  # a link without a tab: a completed job opens on its results
+    assert at.session_state["tab"] == "Descriptions"
+    at.session_state["tab"] = "Run"  # the user goes to the timeline
+    at.run()
+    reloaded = _reload(at)
+    reloaded.run()  # and a refresh after it
+    assert reloaded.session_state["tab"] == "Run"
+    assert not reloaded.dataframe and any(e.label.startswith("Finalize & export") for e in reloaded.expander)
+    assert at.query_params["tab"] == reloaded.query_params["tab"] == "Run"  # because the URL names it, Run too
 
 
 def test_a_reload_reads_fresh_state(seeded: Any, page: Callable[..., AppTest]) -> None:
@@ -222,7 +289,7 @@ def test_a_search_without_hits(seeded: Any, page: Callable[..., AppTest]) -> Non
 
 
 def test_refresh_follows_the_job_and_stops_five_minutes_after_the_end(
-    seeded: Any, page: Callable[..., AppTest], monkeypatch: pytest.MonkeyPatch
+    seeded: Any, page: Callable[..., AppTest], monkeypatch: pytest.MonkeyPatch, refresh_every: list[float | None]
 ) -> None:
     live = seeded.running()
     just_done = seeded.completed()
@@ -235,8 +302,9 @@ def test_refresh_follows_the_job_and_stops_five_minutes_after_the_end(
         long_done = seeded.completed()
     intervals = {}
     for name, job_id in (("live", live), ("just done", just_done), ("long done", long_done)):
-        intervals[name] = page(job_id).session_state[f"refresh:{job_id}"]
-    assert intervals == {"live": 2.0, "just done": 10.0, "long done": None}
+        wanted = page(job_id).session_state[f"refresh:{job_id}"]
+        intervals[name] = (wanted, refresh_every[-1])  # what the page wants, and what it sent the browser
+    assert intervals == {"live": (2.0, 2.0), "just done": (10.0, 10.0), "long done": (None, None)}
 
 
 def test_header_shows_the_code_version_that_ran_the_job(seeded: Any, page: Callable[..., AppTest]) -> None:

@@ -22,6 +22,7 @@ __all__ = [
     "TabDecision",
     "decide_tab",
     "list_refresh_interval",
+    "opening_tab",
     "refresh_interval",
 ]
 
@@ -68,32 +69,43 @@ class TabDecision:
     switch_to: str | None
 
 
-def decide_tab(seen_phase: Phase | None, phase: Phase, current_tab: str, tab_in_url: bool) -> TabDecision:
-    """Whether to move the user to Descriptions (fix L2).
+def opening_tab(phase: Phase, url_tab: str | None) -> str:
+    """The tab a job page opens on (fix L2): the one the URL names, else the one a user wants first.
 
-    Once, on the rising edge of `completed` seen by this page while the user
-    is on Run; and when a completed job is first opened without a tab in the
-    URL. Never after that, so a user who goes back to Run stays there.
-
-    Args:
-        seen_phase: the phase this page showed last for the job (None: first view).
-        phase: the phase just read from the store.
-        current_tab: the selected tab.
-        tab_in_url: the URL named a tab when the page opened.
+    A link with a tab (a reload, a bookmark: the page always keeps the tab in
+    the URL) opens on that tab. A link without one opens a completed job on
+    its results and any other job on its run.
 
     Example:
-        >>> decide_tab(Phase.RUNNING, Phase.COMPLETED, "Run", True).switch_to
+        >>> opening_tab(Phase.COMPLETED, "Run"), opening_tab(Phase.COMPLETED, None), opening_tab(Phase.RUNNING, None)
+        ('Run', 'Descriptions', 'Run')
+    """
+    if url_tab in TABS:
+        return url_tab
+    return TAB_DESCRIPTIONS if phase is Phase.COMPLETED else TAB_RUN
+
+
+def decide_tab(seen_phase: Phase | None, phase: Phase, current_tab: str) -> TabDecision:
+    """Whether to move the user to Descriptions (fix L2): only on the rising edge of `completed`.
+
+    The page must have shown the job live and now see it completed, with the
+    user on Run. A page that first sees the job completed (a reload, a link)
+    never switches: `opening_tab` chose its tab. After the edge the seen phase
+    is `completed`, so a user who goes back to Run stays there.
+
+    Args:
+        seen_phase: the phase this browser session showed last for the job (None: not shown yet).
+        phase: the phase just read from the store.
+        current_tab: the selected tab.
+
+    Example:
+        >>> decide_tab(Phase.RUNNING, Phase.COMPLETED, "Run").switch_to
         'Descriptions'
-        >>> decide_tab(Phase.COMPLETED, Phase.COMPLETED, "Run", False).switch_to is None
+        >>> decide_tab(None, Phase.COMPLETED, "Run").switch_to is None
         True
     """
-    if phase is not Phase.COMPLETED or current_tab != TAB_RUN:
-        return TabDecision(None)
-    if seen_phase is None:
-        return TabDecision(None if tab_in_url else TAB_DESCRIPTIONS)
-    if seen_phase is not Phase.COMPLETED:
-        return TabDecision(TAB_DESCRIPTIONS)
-    return TabDecision(None)
+    rising = seen_phase is not None and seen_phase is not Phase.COMPLETED and phase is Phase.COMPLETED
+    return TabDecision(TAB_DESCRIPTIONS if rising and current_tab == TAB_RUN else None)
 
 
 def list_refresh_interval(jobs: Iterable[JobRecord]) -> float | None:

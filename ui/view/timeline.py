@@ -18,9 +18,10 @@ from blastflow.model import (
     StepState,
     StepStatus,
 )
-from blastflow.progress import format_duration
+from blastflow.progress import format_duration, stopped_line, without_eta
+from blastflow.search import PodCounts
 
-__all__ = ["StepDisplay", "StepView", "counters_text", "resolve_step_state", "timeline"]
+__all__ = ["StepDisplay", "StepView", "counters_text", "resolve_step_state", "step_summary", "timeline"]
 
 
 class StepDisplay(StrEnum):
@@ -87,6 +88,7 @@ class StepView:
     state: StepDisplay
     icon: str
     detail: str  # one truthful line: what the step is doing, how long it took, or why it failed
+    summary: str  # the line under the heading: live progress while active; after, only what is still true
     counters: str  # batch/pod counts, empty when none
     expanded: bool  # open by default: only the active or failed step (fix L)
     log_line_count: int
@@ -151,6 +153,41 @@ def _step_detail(phase: Phase, name: StepName, step: StepState, state: StepDispl
     return ""
 
 
+def step_summary(phase: Phase, name: StepName, step: StepState, state: StepDisplay) -> str:
+    """The line shown under a step's heading (fix K: truthful text).
+
+    While the step is active: its progress, ETA included. A failed or cancelled step says where it
+    stopped (batches finished, time in) and never a future-tense estimate; any other finished step keeps
+    its last message, less an ETA it may still carry.
+
+    Example:
+        >>> ran = StepState(status=StepStatus.FAILED, duration_ms=100_000, message="12 of 29 … about 21 s left",
+        ...                 counters={"succeeded": 12, "running": 3, "pending": 14, "failed": 0})
+        >>> step_summary(Phase.CANCELLED, StepName.RUN, ran, StepDisplay.ERROR)
+        'stopped after 12 of 29 batches, 1 min 40 s in'
+    """
+    if state is StepDisplay.ACTIVE:
+        return _step_detail(phase, name, step, state)
+    if state is StepDisplay.ERROR:
+        return stopped_line(_pod_counts(step.counters), _ran_for(step))
+    return without_eta(step.message or "")
+
+
+def _pod_counts(counters: dict[str, int]) -> PodCounts | None:
+    """The batch counts among a step's counters (wait for pods, run), or None for a step without batches."""
+    fields = {name: counters[name] for name in ("pending", "running", "succeeded", "failed") if name in counters}
+    return PodCounts(**fields) if fields else None
+
+
+def _ran_for(step: StepState) -> float | None:
+    """Seconds the step ran: its recorded duration, else from its start to its end; None when the row says neither."""
+    if step.duration_ms is not None:
+        return step.duration_ms / 1000
+    if step.started_at is not None and step.completed_at is not None:
+        return (step.completed_at - step.started_at).total_seconds()
+    return None
+
+
 def timeline(job: JobRecord) -> list[StepView]:
     """The execution timeline of a job, one view per step in order.
 
@@ -172,6 +209,7 @@ def timeline(job: JobRecord) -> list[StepView]:
                 state=state,
                 icon=_STEP_ICONS[state],
                 detail=_step_detail(job.phase, name, step, state),
+                summary=step_summary(job.phase, name, step, state),
                 counters=counters_text(step.counters),
                 expanded=state in (StepDisplay.ACTIVE, StepDisplay.ERROR),
                 log_line_count=step.log_line_count,

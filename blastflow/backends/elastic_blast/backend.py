@@ -69,7 +69,7 @@ from blastflow.provenance import BackendProvenance, profile_text
 from blastflow.query import Query
 from blastflow.results import find_database
 from blastflow.sanitise import sanitise
-from blastflow.search import CheckedSearch, PodCounts, PreparedRun, RunState, RunStatus
+from blastflow.search import Batch, CheckedSearch, PodCounts, PreparedRun, RunState, RunStatus
 from blastflow.settings import Settings, get_settings
 from blastflow.stream import child_env
 
@@ -339,6 +339,24 @@ class ElasticBlastBackend:
         settings = self.profile.model_dump(exclude=secret | {"kubeconfig", "kube_context"})
         note = "" if run.batches else "ElasticBLAST sized the batches itself: one line stands for every batch"
         return BackendProvenance(commands=commands, profile=profile_text(settings), note=note)
+
+    # -- resume --------------------------------------------------------------------------------
+    def batch_archives(self, run: PreparedRun) -> None:
+        """None: the results are in the bucket, and `status` speaks for the whole search (SUCCESS: finalize it)."""
+        return None
+
+    def resume_submit(self, run: PreparedRun, batches: Sequence[Batch]) -> str:
+        """Never possible: `elastic-blast submit` runs a whole search; it cannot re-run only some batches.
+
+        Raises:
+            BackendError: always (`resume_unsupported`), saying what to do instead.
+        """
+        raise BackendError(
+            f"ElasticBLAST cannot re-run only the failed or missing batches of job {run.job_id}: its CLI submits a "
+            "whole search, and this one is neither running nor finished. `blastflow rerun "
+            f"{run.job_id}` runs the search again as a new job",
+            code="resume_unsupported",
+        )
 
     def cancel(self, run: PreparedRun, others_live: Sequence[PreparedRun] = ()) -> str:
         """`elastic-blast delete` for this search: stop it and release its cluster; results stay in the bucket.

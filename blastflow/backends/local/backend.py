@@ -18,7 +18,8 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,11 +27,13 @@ from blastflow.backends.local.run_files import (
     LocalConfig,
     PodPhase,
     PodState,
+    RerunSelection,
     RunFiles,
     SupervisorPhase,
     SupervisorState,
     file_mode,
     read_state,
+    write_state,
 )
 from blastflow.confine import confine_database
 from blastflow.errors import BackendError, ConfigError
@@ -280,29 +283,117 @@ class LocalBackend:
             ),
         )
 
-    def cancel(self, run: PreparedRun, others_live: Sequence[PreparedRun] = ()) -> str:
-        """Ask the supervisor to stop: a `cancel` file, then SIGTERM. Idempotent; finished batches stay.
+    # -- resume ---------------------------------------------------------------------------------------
 
-        If the supervisor is already gone, any BLAST process it left is terminated here. Other runs have
-        supervisors of their own, so `others_live` needs no care.
+    def batch_archives(self, run: PreparedRun) -> dict[str, Path]:
+        """Each batch's `out.asn` that exists (the supervisor renames it into place only when BLAST exited 0)."""
+        files = RunFiles(run.workdir)
+        return {b.name: files.pod_out(b.name) for b in run.batches if files.pod_out(b.name).is_file()}
+
+    def resume_submit(self, run: PreparedRun, batches: Sequence[Batch]) -> str:
+        """Select `batches` for the next supervisor (`rerun.json`); the earlier supervisor's state is kept aside.
+
+        Raises:
+            BackendError: the earlier supervisor still runs (`supervisor_running`): adopt it instead.
+        """
+        files = RunFiles(run.workdir)
+        state = read_state(files.supervisor, SupervisorState)
+        if state is not None and state.phase is SupervisorPhase.RUNNING and alive(state.pid, state.pid_start):
+            raise BackendError(
+                f"the supervisor of job {run.job_id} (pid {state.pid}) is still running: resume adopts it instead "
+                "of starting another",
+                code="supervisor_running",
+            )
+        kept = _set_aside(files.supervisor) if state is not None else None
+        files.cancel.unlink(missing_ok=True)  # else the new supervisor would stop at once
+        for batch in batches:  # an archive that failed its check is not kept; the batch writes a new one
+            files.pod_out(batch.name).unlink(missing_ok=True)
+            files.pod_partial(batch.name).unlink(missing_ok=True)
+        write_state(files.rerun, RerunSelection(batches=[b.name for b in batches]))
+        return f"The next supervisor runs {len(batches)} of {len(run.batches)} batches" + (
+            f"; the earlier supervisor's final state is kept as {kept.name}" if kept else ""
+        )
+
+    def cancel(self, run: PreparedRun, others_live: Sequence[PreparedRun] = ()) -> str:
+        """Stop the run's supervisor and every BLAST process of the run; finished batches stay. Idempotent.
+
+        A `cancel` file (a supervisor still starting reads it), then SIGTERM: the supervisor stops its BLAST
+        processes and records the unfinished pods as cancelled. One still running after `CANCEL_GRACE_S` is
+        killed. Then every process of this run left in the supervisor's process group (BLAST a killed
+        supervisor left behind) is killed and waited for: none is left when this returns. Other runs have
+        supervisors and process groups of their own, so `others_live` needs no care.
         """
         files = RunFiles(run.workdir)
         files.cancel.touch()
         state = read_state(files.supervisor, SupervisorState)
-        if state is None or state.phase is not SupervisorPhase.RUNNING:
+        if state is None:
             return "no supervisor was running: nothing to stop"
-        if alive(state.pid, state.pid_start):
-            send_signal(state.pid, signal.SIGTERM)  # it ended meanwhile: nothing to do
-            return f"asked the supervisor (pid {state.pid}) to stop its BLAST processes"
-        stopped = [
-            pod.pid
-            for pod in _pods(run)
-            if pod
-            and pod.phase is PodPhase.RUNNING
-            and alive(pod.pid, pod.pid_start)
-            and send_signal(pod.pid, signal.SIGTERM)  # type: ignore[arg-type]
-        ]
-        return f"the supervisor was gone; stopped {len(stopped)} BLAST process(es) it left"
+        pods = [pod for pod in _pods(run) if pod and pod.phase is PodPhase.RUNNING]
+        running = sum(alive(pod.pid, pod.pid_start) for pod in pods)
+        said = _stop_supervisor(state) if state.phase is SupervisorPhase.RUNNING else None
+        left = _kill_run_processes(run.workdir, group=state.pid)  # the supervisor leads its own session
+        if said is None and not left:
+            return "no supervisor was running: nothing to stop"
+        return (
+            f"{said or f'the supervisor (pid {state.pid}) had ended'} ({running} BLAST process(es) were running)"
+            + (f"; killed {left} process(es) it left behind" if left else "")
+            + "; no process of this job is left; finished batch archives are kept"
+        )
+
+
+CANCEL_GRACE_S = 15.0  # the supervisor stops its BLAST processes within its own 5 s grace, then exits
+
+
+def _stop_supervisor(state: SupervisorState) -> str:
+    """SIGTERM the supervisor and wait for it; SIGKILL it after `CANCEL_GRACE_S`. What happened, in words."""
+    if not alive(state.pid, state.pid_start):
+        return f"the supervisor (pid {state.pid}) was gone"
+    send_signal(state.pid, signal.SIGTERM)
+    if _wait_until(lambda: not alive(state.pid, state.pid_start), CANCEL_GRACE_S):
+        return f"stopped the supervisor (pid {state.pid})"
+    if alive(state.pid, state.pid_start):
+        send_signal(state.pid, signal.SIGKILL)
+    return f"killed the supervisor (pid {state.pid}): it did not stop within {CANCEL_GRACE_S:.0f} s"
+
+
+def _kill_run_processes(workdir: Path, *, group: int) -> int:
+    """SIGKILL every live process in process group `group` whose command line names `workdir`; wait for them.
+
+    Both conditions: a pid alone may have been reused, but a process of that group running on this run's
+    files is this run's. Linux only (/proc); elsewhere nothing is found.
+    """
+    pids = _run_processes(workdir, group)
+    for pid in pids:
+        send_signal(pid, signal.SIGKILL)
+    _wait_until(lambda: not _run_processes(workdir, group), 5.0)
+    return len(pids)
+
+
+def _run_processes(workdir: Path, group: int) -> list[int]:
+    """Live processes of process group `group` whose command line names `workdir`."""
+    found = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = Path(entry.path, "stat").read_text()
+                argv = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            state, _ppid, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]
+            if int(pgrp) == group and state not in ("Z", "X") and str(workdir) in argv:
+                found.append(int(entry.name))
+    return found
+
+
+def _wait_until(done: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def _check_workdir(workdir: Path, *, building_db: bool) -> None:
@@ -353,6 +444,15 @@ def _database_in(db: Database | FastaDatabase, staging: Path, workdir: Path) -> 
         return db
     parse_seqids = make_database(db, staging / "db" / db.label)
     return db.built_at(workdir / "db" / db.label, parse_seqids=parse_seqids)
+
+
+def _set_aside(path: Path) -> Path:
+    """Rename `supervisor.json` to the first free `supervisor.N.json` (its history stays beside the run)."""
+    number = 1
+    while (kept := path.with_name(f"{path.stem}.{number}{path.suffix}")).exists():
+        number += 1
+    os.replace(path, kept)
+    return kept
 
 
 def _supervisor_lost(files: RunFiles) -> bool:

@@ -8,6 +8,8 @@
       supervisor.json     SupervisorState: pid, then SUCCESS / FAILURE (supervisor)
       supervisor.log      the supervisor's own output
       cancel              present once a cancel was asked for
+      rerun.json          RerunSelection: the batches a resumed run's supervisor runs (the rest are kept)
+      supervisor.N.json   an earlier supervisor's final state, kept when a resume started a new one
       pods/batch_NNN/     state.json (PodState), log.txt, out.asn (supervisor)
 
 State files are written whole to a temporary file and renamed over the old
@@ -33,6 +35,7 @@ __all__ = [
     "LocalConfig",
     "PodPhase",
     "PodState",
+    "RerunSelection",
     "RunFiles",
     "SupervisorPhase",
     "SupervisorState",
@@ -107,6 +110,12 @@ class PodState(BaseModel):
     message: str = ""
 
 
+class RerunSelection(BaseModel):
+    """The batches a resumed run runs again (`LocalBackend.resume_submit`); every other batch's archive is kept."""
+
+    batches: list[str]
+
+
 class SupervisorPhase(StrEnum):
     """Like ElasticBLAST's metadata/SUCCESS.txt and FAILURE.txt, plus the time before either exists."""
 
@@ -146,6 +155,10 @@ class RunFiles:
     @property
     def cancel(self) -> Path:
         return self.workdir / "cancel"
+
+    @property
+    def rerun(self) -> Path:
+        return self.workdir / "rerun.json"
 
     @property
     def pods(self) -> Path:

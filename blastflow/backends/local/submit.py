@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from blastflow.backends.local.run_files import LocalConfig, RunFiles, SupervisorState, read_state
+from blastflow.backends.local.run_files import LocalConfig, RerunSelection, RunFiles, SupervisorState, read_state
 from blastflow.process import tail
 from blastflow.programs import MOLECULE_NAMES
 
@@ -44,7 +44,9 @@ def submit(config_path: Path, *, start_timeout_s: float = SUPERVISOR_START_TIMEO
         f"{config.threads_per_pod} BLAST thread{'' if config.threads_per_pod == 1 else 's'} each, "
         f"log in {files.supervisor_log}"
     )
-    _say(f"Submitted {len(config.batches)} batches")
+    rerun = read_state(files.rerun, RerunSelection)  # a resume runs only these; the other batches are kept
+    kept = f" ({len(config.batches) - len(rerun.batches)} kept from an earlier run)" if rerun is not None else ""
+    _say(f"Submitted {len(config.batches) if rerun is None else len(rerun.batches)} batches{kept}")
     return 0
 
 

@@ -14,6 +14,9 @@ has failed for good:
 - BLAST processes get SIGTERM if the supervisor itself dies (Linux), so a
   killed supervisor leaves no BLAST running.
 
+A resumed run (`rerun.json` names the batches to run again) keeps every
+other batch as succeeded, its archive untouched.
+
 Every pod writes `state.json` (atomically), `log.txt` (BLAST's output and
 `[supervisor]` lines) and, on success, `out.asn`; the run ends with
 `supervisor.json` in SUCCESS or FAILURE.
@@ -39,9 +42,11 @@ from blastflow.backends.local.run_files import (
     LocalConfig,
     PodPhase,
     PodState,
+    RerunSelection,
     RunFiles,
     SupervisorPhase,
     SupervisorState,
+    read_state,
     write_state,
 )
 from blastflow.model import utcnow
@@ -97,7 +102,8 @@ class Supervisor:
         self.files = RunFiles(config.workdir)
         self.poll_s = poll_s
         self.pods = {b.name: PodState(batch=b.name) for b in config.batches}
-        self.waiting: list[Batch] = list(config.batches)  # pending, in batch order
+        self.kept = _kept_batches(self.files, config.batches)  # a resumed run keeps these batches' archives
+        self.waiting: list[Batch] = [b for b in config.batches if b.name not in self.kept]  # pending, in order
         self.not_before: dict[str, float] = {}  # monotonic time a retry may start
         self.running: dict[str, _Attempt] = {}
         self.cancel_requested = False
@@ -114,7 +120,12 @@ class Supervisor:
             f"at once, {self.config.threads_per_pod} BLAST thread(s) each"
         )
         for pod in self.pods.values():
+            if pod.batch in self.kept:
+                pod.phase, pod.exit_code, pod.finished_at = PodPhase.SUCCEEDED, 0, utcnow()
+                pod.message = "kept from an earlier run (its archive was checked by the resume)"
             self._save(pod)
+        if self.kept:
+            self._say(f"resumed: {len(self.kept)} batches kept from an earlier run, {len(self.waiting)} to run")
         write_state(self.files.supervisor, self.state)  # the submit child waits for this file
         try:
             failed = self._loop()
@@ -287,6 +298,14 @@ class Supervisor:
     @staticmethod
     def _say(text: str) -> None:
         print(f"{utcnow():%Y-%m-%dT%H:%M:%SZ} {text}", flush=True)
+
+
+def _kept_batches(files: RunFiles, batches: list[Batch]) -> set[str]:
+    """The batches a resume keeps: all but those `rerun.json` names; none without it (a first run)."""
+    selection = read_state(files.rerun, RerunSelection)
+    if selection is None:
+        return set()
+    return {b.name for b in batches} - set(selection.batches)
 
 
 def _note(log: IO[bytes], text: str) -> None:

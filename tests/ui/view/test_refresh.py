@@ -9,7 +9,14 @@ import pytest
 from blastflow.merge import JobUpdate, StepUpdate, merge
 from blastflow.model import Phase, StepName
 from tests.ui.view.jobs import T0, make_job
-from ui.view.refresh import LIST_REFRESH_S, LIVE_REFRESH_S, decide_tab, list_refresh_interval, refresh_interval
+from ui.view.refresh import (
+    LIST_REFRESH_S,
+    LIVE_REFRESH_S,
+    decide_tab,
+    list_refresh_interval,
+    opening_tab,
+    refresh_interval,
+)
 
 
 def test_refresh_interval_live_then_backfill_window_then_stop() -> None:
@@ -30,29 +37,46 @@ def test_refresh_interval_live_then_backfill_window_then_stop() -> None:
 
 
 @pytest.mark.parametrize(
-    ("seen", "phase", "tab", "in_url", "expected"),
+    ("seen", "phase", "tab", "expected"),
     [
-        (Phase.RUNNING, Phase.COMPLETED, "Run", True, "Descriptions"),  # rising edge while on Run
-        (Phase.FINALIZING, Phase.COMPLETED, "Run", False, "Descriptions"),
-        (Phase.COMPLETED, Phase.COMPLETED, "Run", False, None),  # user went back to Run by hand
-        (Phase.RUNNING, Phase.COMPLETED, "Plots", True, None),  # user is elsewhere: leave them
-        (Phase.RUNNING, Phase.RUNNING, "Run", False, None),
-        (Phase.RUNNING, Phase.FAILED, "Run", False, None),
-        (None, Phase.COMPLETED, "Run", False, "Descriptions"),  # opening a finished job lands on results
-        (None, Phase.COMPLETED, "Run", True, None),  # ...unless the URL asked for Run
-        (None, Phase.RUNNING, "Run", False, None),
+        (Phase.RUNNING, Phase.COMPLETED, "Run", "Descriptions"),  # rising edge while on Run
+        (Phase.FINALIZING, Phase.COMPLETED, "Run", "Descriptions"),
+        (Phase.COMPLETED, Phase.COMPLETED, "Run", None),  # user went back to Run by hand
+        (Phase.RUNNING, Phase.COMPLETED, "Plots", None),  # user is elsewhere: leave them
+        (Phase.RUNNING, Phase.RUNNING, "Run", None),
+        (Phase.RUNNING, Phase.FAILED, "Run", None),
+        (None, Phase.COMPLETED, "Run", None),  # a reload or a link never saw it live: no edge (fix L2)
+        (None, Phase.RUNNING, "Run", None),
     ],
 )
-def test_tab_switches_to_descriptions_once(
-    seen: Phase | None, phase: Phase, tab: str, in_url: bool, expected: str | None
+def test_tab_switches_to_descriptions_on_the_rising_edge_only(
+    seen: Phase | None, phase: Phase, tab: str, expected: str | None
 ) -> None:
-    assert decide_tab(seen, phase, tab, in_url).switch_to == expected
+    assert decide_tab(seen, phase, tab).switch_to == expected
+
+
+@pytest.mark.parametrize(
+    ("phase", "url_tab", "expected"),
+    [
+        (Phase.COMPLETED, None, "Descriptions"),  # a finished job's link lands on its results
+        (Phase.COMPLETED, "Run", "Run"),  # ...unless the URL names a tab: a reload keeps the user's choice
+        (Phase.COMPLETED, "Plots", "Plots"),
+        (Phase.COMPLETED, "<script>", "Descriptions"),  # an unknown tab is ignored
+        (Phase.RUNNING, None, "Run"),
+        (Phase.FAILED, None, "Run"),  # the failure is on the timeline
+        (Phase.RUNNING, "Downloads", "Downloads"),
+    ],
+)
+def test_a_page_opens_on_the_urls_tab_else_results_for_a_completed_job(
+    phase: Phase, url_tab: str | None, expected: str
+) -> None:
+    assert opening_tab(phase, url_tab) == expected
 
 
 def test_tab_switch_fires_once_over_a_sequence_of_refreshes() -> None:
-    tab, seen, switches = "Run", None, []
+    tab, seen, switches = opening_tab(Phase.RUNNING, None), None, []
     for i, phase in enumerate([Phase.RUNNING, Phase.FINALIZING, Phase.COMPLETED, Phase.COMPLETED, Phase.COMPLETED]):
-        decision = decide_tab(seen, phase, tab, tab_in_url=False)
+        decision = decide_tab(seen, phase, tab)
         if decision.switch_to:
             tab = decision.switch_to
             switches.append(i)

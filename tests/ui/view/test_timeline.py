@@ -9,6 +9,8 @@ import pytest
 
 from blastflow.merge import JobUpdate, StepUpdate, merge
 from blastflow.model import FAILURE_PHASES, PHASE_MESSAGES, STEP_ORDER, TERMINAL_PHASES, Phase, StepName, StepStatus
+from blastflow.progress import progress_line
+from blastflow.search import PodCounts
 from tests.ui.view.jobs import T0, make_job, orphan, submitting_with_benign_tail
 from ui.view.timeline import StepDisplay, counters_text, resolve_step_state, timeline
 
@@ -98,3 +100,34 @@ def test_an_active_step_keeps_its_bare_label_while_it_runs() -> None:
     job = make_job(JobUpdate(phase=Phase.RUNNING), JobUpdate(steps={StepName.RUN: StepUpdate(message="3 of 8 done")}))
     run = timeline(job)[3]
     assert run.title == "BLAST run" and run.detail == "3 of 8 done"
+
+
+@pytest.mark.parametrize("end", [Phase.CANCELLED, Phase.FAILED, Phase.WORKER_LOST])
+def test_a_stopped_step_says_where_it_stopped_and_never_an_eta(end: Phase) -> None:
+    """Fix K: the run step's last message said "about … left"; once the job has stopped, that is untrue."""
+    counts = PodCounts(succeeded=12, running=3, pending=14)
+    live = progress_line(counts, 60)
+    job = make_job(
+        JobUpdate(phase=Phase.PREPARING),
+        JobUpdate(phase=Phase.SUBMITTING),
+        JobUpdate(phase=Phase.SUBMITTED),
+        JobUpdate(phase=Phase.RUNNING),
+        JobUpdate(steps={StepName.RUN: StepUpdate(counters=counts.as_counters(), message=live)}),
+        step_s=50,
+    )
+    assert "left" in timeline(job)[3].summary  # while it runs, the ETA shows
+    stopped = merge(job, JobUpdate(phase=end, error="stopped by the test"), T0 + timedelta(seconds=250))
+    run = timeline(stopped)[3]
+    assert run.state is StepDisplay.ERROR
+    assert run.summary == "stopped after 12 of 29 batches, 1 min 40 s in"
+    assert not [v.name for v in timeline(stopped) if " left" in v.summary + v.detail + v.title]
+
+
+def test_a_finished_step_keeps_its_message_without_an_eta() -> None:
+    counts = PodCounts(succeeded=8)
+    job = make_job(
+        JobUpdate(phase=Phase.RUNNING),
+        JobUpdate(steps={StepName.RUN: StepUpdate(counters=counts.as_counters(), message="7 of 8; about 4.0 s left")}),
+        JobUpdate(phase=Phase.COMPLETED),
+    )
+    assert timeline(job)[3].summary == "7 of 8"
