@@ -51,16 +51,12 @@ _RENDER_TIMEOUT_S = 3600
 
 @dataclass(frozen=True, slots=True)
 class Results:
-    """The merged results: where they are, and how many hits each batch gave."""
+    """The merged results: where they are, and how many hits they hold."""
 
     hits_path: Path
     archive_path: Path
-    batch_hits: tuple[int, ...]
+    hit_count: int
     parquet_path: Path | None = None
-
-    @property
-    def hit_count(self) -> int:
-        return sum(self.batch_hits)
 
     @property
     def hits(self) -> list[Hit]:
@@ -173,7 +169,11 @@ def merge_archives(archives: Sequence[Path], dest: Path) -> Path:
 def merge_results(
     archives: Sequence[Path], dest_dir: Path, *, program: str | None = None, blastdb: Path | None = None
 ) -> Results:
-    """Render every batch archive to `hits.tsv` and `hits.parquet`, and merge the archives into `results.asn`.
+    """Merge the batch archives into `results.asn` and render it, once, to `hits.tsv` and `hits.parquet`.
+
+    One blast_formatter over the merged archive (the archives concatenated: it reads them as one): a search of
+    29 batches starts one process, not 29. Only when that fails are the batches rendered one by one, to name
+    the one that cannot be read.
 
     Args:
         archives: the batch archives, in batch order (as `Backend.fetch_results` returns them).
@@ -182,27 +182,45 @@ def merge_results(
         blastdb: the directory holding the search's database (`Backend.results_database`), for blast_formatter.
 
     Returns:
-        The paths written and each batch's hit count.
+        The paths written and the hit count.
 
     Raises:
-        BackendError: an archive cannot be rendered.
+        BackendError: an archive cannot be rendered (naming the batch).
     """
     dest_dir.mkdir(parents=True, exist_ok=True)
-    label = f"the {program} results of" if program else "the results of"
+    archive_path = merge_archives(archives, dest_dir / ARCHIVE_FILE)
     hits_path = dest_dir / HITS_FILE
-    counts = []
     with hits_path.open("w", newline="") as handle, tempfile.TemporaryDirectory(prefix="blastflow-render-") as tmp:
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")  # as `write_hits` writes it
         writer.writerow(HIT_COLUMNS)
-        for archive in archives:
-            out = _format(archive, Path(tmp) / "batch.tsv", what=f"{label} {archive.stem}", blastdb=blastdb)
-            counts.append(_append_rows(out, writer.writerow))
+        count = _render_once(archives, archive_path, Path(tmp), writer.writerow, program=program, blastdb=blastdb)
     parquet_path = dest_dir / PARQUET_FILE
     tsv_to_parquet(hits_path, parquet_path)
-    archive_path = merge_archives(archives, dest_dir / ARCHIVE_FILE)
-    return Results(
-        hits_path=hits_path, archive_path=archive_path, batch_hits=tuple(counts), parquet_path=parquet_path
-    )
+    return Results(hits_path=hits_path, archive_path=archive_path, hit_count=count, parquet_path=parquet_path)
+
+
+def _render_once(
+    archives: Sequence[Path], merged: Path, tmp: Path, write_row: Callable[[list[str]], object], *,
+    program: str | None, blastdb: Path | None,
+) -> int:
+    """The merged archive's rows, through one blast_formatter; the hit count (0 without any batch)."""
+    if not archives:
+        return 0
+    try:
+        rendered = blast_formatter(merged, tmp / "hits.tsv", f"6 {HIT_FIELDS}", blastdb=blastdb)
+    except BackendError:
+        _name_the_unreadable_batch(archives, tmp, program=program, blastdb=blastdb)
+        raise
+    return _append_rows(rendered, write_row)
+
+
+def _name_the_unreadable_batch(
+    archives: Sequence[Path], tmp: Path, *, program: str | None, blastdb: Path | None
+) -> None:
+    """The merged archive failed to render: render the batches one by one and raise naming the first bad one."""
+    label = f"the {program} results of" if program else "the results of"
+    for archive in archives:
+        _format(archive, tmp / "batch.tsv", what=f"{label} {archive.stem}", blastdb=blastdb)
 
 
 def _append_rows(rendered: Path, write_row: Callable[[list[str]], object]) -> int:

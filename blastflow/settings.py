@@ -42,7 +42,9 @@ class Settings(BaseSettings):
     # ElasticBLAST's own database setup may take 45 min (ELB_DFLT_INIT_PV_TIMEOUT) before any BLAST pod exists.
     wait_for_pods_timeout_s: float = Field(default=3000, gt=0)
     run_timeout_s: float = Field(default=24 * 3600, gt=0)
-    poll_interval_s: float = Field(default=2.0, gt=0)
+    # The local backend's status is a file read: a finished batch is seen within 0.25 s. A backend whose status
+    # is slow says so (`Backend.status_interval_s`: ElasticBLAST's 60 s), and the slower of the two applies.
+    poll_interval_s: float = Field(default=0.25, gt=0)
     pod_log_attempts: int = Field(default=3, ge=1)
     pod_log_retry_delay_s: float = Field(default=60.0, ge=0)
     log_flush_interval_s: float = Field(default=1.0, gt=0)

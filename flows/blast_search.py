@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import socket
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from prefect import flow, get_run_logger
+from prefect import Task, flow, get_run_logger
 from prefect.runtime import deployment, flow_run
 from prefect.states import Completed, Failed, State
 from pydantic import ValidationError
@@ -20,7 +21,7 @@ from blastflow.model import Phase, is_job_id
 from blastflow.notify import completed_message, failed_message
 from blastflow.resume import ResumeAction, ResumeRefused
 from blastflow.sanitise import sanitise
-from blastflow.search import Program, SearchSpec
+from blastflow.search import PreparedRun, Program, SearchSpec
 from blastflow.settings import SAMPLE_DATA_DIR
 from blastflow.steps.resume import Resumed, Worker
 from blastflow.store import StateStore
@@ -189,10 +190,21 @@ def _run_steps(job_id: str, backend: str, spec: SearchSpec, *, dry_run: bool) ->
     run = prepare(job_id, backend, spec)
     if dry_run:
         return {"dry_run": True, **report_dry_run(run)}
-    submit(run)
-    wait_for_pods(run)
-    poll(run)
-    return finalize(run)
+    return _chain(run, (submit, wait_for_pods, poll, finalize))
+
+
+def _chain(run: PreparedRun, tasks: Sequence[Task[..., Any]], after: object = None) -> Any:
+    """Run each task on `run`, each waiting on the one before (the first on `after`); the last one's result.
+
+    Every task takes prepare's `run`, so without `wait_for` Prefect records (and its UI draws) each of them
+    hanging off prepare. The state is what is waited on: submit returns None, which Prefect cannot link to its
+    task run. `state.result()` raises a failed task's exception, as a plain call does.
+    """
+    result: Any = None
+    for step in tasks:
+        state = step(run, wait_for=None if after is None else [after], return_state=True)
+        result, after = state.result(), state
+    return result
 
 
 def _resume_search(resume_job_id: str, job_id: str | None) -> State:
@@ -231,14 +243,16 @@ def _worker() -> Worker:
 
 
 def _resumed_steps(resumed: Resumed) -> dict[str, object]:
-    """submit (only the batches to run again) → wait for pods → poll → finalize, as far as the plan needs."""
-    run, action = resumed.run, resumed.plan.action
-    if action is ResumeAction.SUBMIT:
-        submit(run)
-    if action is not ResumeAction.FINALIZE:
-        wait_for_pods(run)
-        poll(run)
-    return finalize(run)
+    """submit (only the batches to run again) → wait for pods → poll → finalize, as far as the plan needs.
+
+    The first waits on resume's result, so the run graph draws the chain from resume.
+    """
+    tasks = {
+        ResumeAction.SUBMIT: (submit, wait_for_pods, poll, finalize),
+        ResumeAction.ADOPT: (wait_for_pods, poll, finalize),
+        ResumeAction.FINALIZE: (finalize,),
+    }[resumed.plan.action]
+    return _chain(resumed.run, tasks, after=resumed)
 
 
 def _failed(exc: Exception) -> State:

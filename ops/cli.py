@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, get_args
 
 import typer
 
+from blastflow.backends import BACKENDS
 from blastflow.errors import BlastflowError
 from blastflow.model import STEP_LABELS, STEP_ORDER, TERMINAL_PHASES, JobRecord, JobStatus, StepName
 from blastflow.progress import format_duration
+from blastflow.search import Program
 
 if TYPE_CHECKING:
     from blastflow.store.base import StateStore
@@ -51,16 +55,21 @@ def _job(job_id: str) -> JobRecord:
     return job
 
 
+# `run`'s choices, each built from its one source, so `--help` lists them and Typer refuses others (exit 2).
+ProgramChoice = StrEnum("ProgramChoice", {name: name for name in get_args(Program)})
+BackendChoice = StrEnum("BackendChoice", {name: name for name in BACKENDS})
+
+
 @app.command()
 def run(
     query: Annotated[str, typer.Option(help="Query FASTA file, or FASTA text starting with '>'")],
     db: Annotated[str, typer.Option(help="Database: a FASTA file or an existing BLAST database path")],
-    program: Annotated[str, typer.Option(help="blastn, blastp, blastx, tblastn or tblastx")] = "blastp",
+    program: Annotated[ProgramChoice, typer.Option(help="BLAST program")] = ProgramChoice["blastp"],
     options: Annotated[str, typer.Option(help="Extra BLAST options, e.g. '-word_size 3'")] = "",
     evalue: Annotated[float, typer.Option(help="E-value threshold")] = 1e-5,
     max_target_seqs: Annotated[int, typer.Option(help="Most database sequences per query")] = 10,
     batch_len: Annotated[int | None, typer.Option(help="Residues per batch (default: backend's choice)")] = None,
-    backend: Annotated[str, typer.Option(help="local or elastic-blast")] = "local",
+    backend: Annotated[BackendChoice, typer.Option(help="Where BLAST runs")] = BackendChoice["local"],
     title: Annotated[str, typer.Option(help="Title for the job list")] = "",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check everything and show the backend config; submit nothing")
@@ -70,12 +79,12 @@ def run(
     _run_search(
         query=query,
         db=db,
-        program=program,
+        program=program.value,
         options=options,
         evalue=evalue,
         max_target_seqs=max_target_seqs,
         batch_len=batch_len,
-        backend=backend,
+        backend=backend.value,
         title=title,
         dry_run=dry_run,
     )
@@ -402,6 +411,7 @@ def up(
         f"\nStart a search: {state.ui_url}/deployments -> blast-search -> Run (or `prefect deployment run "
         f"blast-search/blast-search` with PREFECT_API_URL={state.api_url})"
         f"\nWatch it:       BLASTFLOW_PREFECT_UI_URL={state.ui_url} blastflow ui"
+        "\nCheck it:       blastflow stack status"
         "\nStop it all:    blastflow down"
     )
     for line in state.remote_lines():
@@ -429,7 +439,26 @@ def down(
 
 
 @app.command()
-def status() -> None:
+def status(
+    job_id: Annotated[str | None, typer.Argument(help="The job's id (`blastflow jobs` lists them)",
+                                                 show_default=False)] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object: the job record, its steps in pipeline order")
+    ] = False,
+) -> None:
+    """A job's phase, status, error, steps (status, duration, message), counts and results location."""
+    if job_id is None:
+        raise _fail("status needs a job id; the stack's status is `blastflow stack status`", code=2)
+    job = _job(job_id)
+    if as_json:
+        from blastflow.job_status import job_status
+
+        typer.echo(json.dumps(job_status(job, datetime.now(UTC)), indent=2))
+        return
+    _print_job(job)
+
+
+def stack_status() -> None:
     """Show what of the local Prefect stack is running, and where."""
     from ops import stack
 
@@ -525,12 +554,15 @@ def _print_results_summary(job: JobRecord, results_dir: Path) -> None:
 
 
 def _print_job(job: JobRecord, *, tails: bool = False) -> None:
-    end = job.updated_at if job.is_terminal else datetime.now(UTC)
+    from blastflow.job_status import elapsed_s
+
     typer.echo(f"Job {job.job_id}: {job.title}" + (f"  (rerun of {job.rerun_of})" if job.rerun_of else ""))
     typer.echo(
-        f"  {job.status.value} ({job.phase.value}) after {format_duration((end - job.created_at).total_seconds())}"
+        f"  {job.status.value} ({job.phase.value}) after {format_duration(elapsed_s(job, datetime.now(UTC)))}"
         f"; {job.program} vs {job.database or '-'}; backend {job.backend}; code {job.code_version or '-'}"
     )
+    if job.query_count:
+        typer.echo(f"  queries: {job.query_count:,} ({job.query_length:,} residues)")
     if job.error:
         typer.secho(f"  error: {job.error}", fg=typer.colors.RED)
     from blastflow.resume import resume_lines
@@ -549,10 +581,11 @@ def _print_job(job: JobRecord, *, tails: bool = False) -> None:
         typer.echo(f"  results: {job.results_location}")
 
 
-# `blastflow stack up|down|status`: the same commands as the top-level ones, grouped.
+# `blastflow stack up|down|status`: the stack's commands; `blastflow up` and `down` stay as shortcuts.
 stack_app = typer.Typer(help="The local Prefect stack: up, down, status.", no_args_is_help=True)
-for _command in (up, down, status):
-    stack_app.command()(_command)
+stack_app.command()(up)
+stack_app.command()(down)
+stack_app.command("status")(stack_status)
 app.add_typer(stack_app, name="stack")
 
 

@@ -237,7 +237,8 @@ def _check_same_address(running: int, at: _Address) -> None:
     if (given.get("--host"), given.get("--port")) != (at.host, str(at.port)):
         raise ConfigError(
             f"this stack's Prefect server (pid {running}) runs on another host or port than {at.host}:{at.port}: "
-            "run `blastflow down` first, or `blastflow up` with the --host and --port it uses (`blastflow status`)"
+            "run `blastflow down` first, or `blastflow up` with the --host and --port it uses "
+            "(`blastflow stack status`)"
         )
 
 
@@ -289,7 +290,7 @@ def _refuse_to_stop_searches(files: StackFiles, action: str, forced: str) -> Non
         runs = ", ".join(sorted(searches))
         raise ConfigError(
             f"{len(searches)} search(es) are running on this stack (flow runs {runs}): {action} now would stop "
-            f"them. Wait until they finish (`blastflow jobs`, `blastflow status`), or run `{forced}`"
+            f"them. Wait until they finish (`blastflow jobs`, `blastflow stack status`), or run `{forced}`"
         )
 
 

@@ -1,4 +1,4 @@
-"""Where one local stack keeps its state (`<data dir>/stack/`), and what `blastflow status` reports of it."""
+"""Where one local stack keeps its state (`<data dir>/stack/`), and what `blastflow stack status` reports of it."""
 
 from __future__ import annotations
 

@@ -129,7 +129,7 @@ def test_a_pod_log_line_of_100000_characters_does_not_fail_finalize(sqlite_store
                               archives=[tmp_path / "batch_000.asn"])  # fmt: skip
 
     def merge(found: list[Path], dest: Path, *, program: str | None = None, blastdb: Path | None = None) -> Results:
-        return Results(hits_path=dest / "hits.tsv", archive_path=None, batch_hits=(0,))
+        return Results(hits_path=dest / "hits.tsv", archive_path=None, hit_count=0)
 
     monkeypatch.setattr(importlib.import_module("blastflow.steps.finalize"), "merge_results", merge)
     sqlite_store.update(JOB, JobUpdate(job_id=JOB, phase=Phase.FINALIZING))

@@ -53,7 +53,7 @@ def test_merged_hits_equal_one_direct_run(search: dict, tmp_path: Path) -> None:
     direct = list(parse_outfmt6(search["direct"].splitlines()))
     assert results.hits == direct
     assert len(direct) > 20
-    assert sum(results.batch_hits) == len(direct) and len(results.batch_hits) == 3
+    assert results.hit_count == len(direct)
     assert read_hits(results.hits_path) == direct
     header = results.hits_path.read_text().splitlines()[0].split("\t")
     assert tuple(header) == HIT_COLUMNS
@@ -75,7 +75,7 @@ def test_a_search_without_hits_gives_empty_files_with_their_columns(search: dict
     subprocess.run(["blastp", "-query", str(query), "-db", search["db"], "-outfmt", "11", "-out", str(archive),
                     "-evalue", "1e-30"], capture_output=True, check=True)  # fmt: skip
     results = merge_results([archive], tmp_path / "out")
-    assert results.batch_hits == (0,)
+    assert results.hit_count == 0
     table = pq.read_table(results.parquet_path)
     assert table.num_rows == 0 and table.schema.equals(HIT_SCHEMA)
     assert results.hits_path.read_text().splitlines() == ["\t".join(HIT_COLUMNS)]
@@ -169,3 +169,23 @@ def _text_file(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "direct.tsv"
     path.write_text(text)
     return path
+
+
+def test_a_search_of_many_batches_is_rendered_by_one_blast_formatter(
+    search: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15 item 2: finalize renders the merged archive once, not once per batch; same rows as per batch."""
+    import blastflow.results as results_module
+
+    started: list[list[str]] = []
+    real_run = results_module.subprocess.run
+
+    def counting_run(argv, *args, **kwargs):
+        started.append(list(argv))
+        return real_run(argv, *args, **kwargs)
+
+    monkeypatch.setattr(results_module.subprocess, "run", counting_run)
+    merged = merge_results(search["archives"], tmp_path / "out", program="blastp")
+    assert [argv[0] for argv in started] == ["blast_formatter"] and len(search["archives"]) == 3
+    per_batch = [hit for archive in search["archives"] for hit in render_hits(archive)]
+    assert merged.hits == per_batch

@@ -79,7 +79,11 @@ def _table(jobs: list, truncated: bool) -> None:
         on_select="rerun",
         selection_mode="single-row",
         key="job_table",
-        column_config={"Title": st.column_config.TextColumn(width="large")},
+        column_config={
+            "Title": st.column_config.TextColumn(width="large"),
+            # A live job's batches finished; empty once the job has ended.
+            "Progress": st.column_config.ProgressColumn(format="%.0f%%", min_value=0, max_value=100, width="small"),
+        },
     )
     selected = event.selection.rows if event is not None else []
     if selected:

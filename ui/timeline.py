@@ -7,7 +7,7 @@ import streamlit as st
 from blastflow.model import JobRecord
 from blastflow.store.base import StateStore
 from ui import logs
-from ui.view.timeline import StepDisplay, timeline
+from ui.view.timeline import StepDisplay, StepView, timeline
 
 __all__ = ["render_timeline"]
 
@@ -35,12 +35,22 @@ def render_timeline(store: StateStore, job: JobRecord) -> None:
             # One slot for the summary lines, so lines coming and going never shift the console below
             # (a shifted console is a new element, and would lose the user's scroll position).
             with st.container(key=f"summary_{step.name.value}", gap=None):
-                for text in (step.summary, step.counters):  # fix K: a stopped step never shows an ETA
-                    if text:
-                        st.text(text)
+                _summary(step)
             if step.state is StepDisplay.ERROR and state.error and state.error != job.error:
                 st.code(state.error, language=None, wrap_lines=True)  # the banner already shows the job's
             if expander.open is False:
                 st.caption(f"{step.log_line_count:,} lines of output" if step.log_line_count else "Open to see output.")
                 continue
             logs.render_console(store, job, step.name)
+
+
+def _summary(step: StepView) -> None:
+    """A running step with batches: a bar of the batches finished and ONE line beside it (counts, ETA). Any other
+    step: its summary and its counts. Fix K: a stopped step never shows an ETA."""
+    if step.progress is not None:
+        st.progress(step.progress)  # no text on the bar: Streamlit renders that as Markdown, job text is text
+        st.text(step.summary or step.counters)
+        return
+    for text in (step.summary, step.counters):
+        if text:
+            st.text(text)

@@ -85,12 +85,14 @@ class StepContext:
 
         return tick
 
-    def log(self, step: StepName) -> StepLog:
+    def log(self, step: StepName, *, echo: bool = True) -> StepLog:
+        """The step's live log; `echo=False` stores its lines without printing them through the run logger
+        (what the job page and `blastflow logs` show already, such as every pod's log tail again)."""
         return StepLog(
             self.store,
             self.job_id,
             step,
-            logger=self.logger,
+            logger=self.logger if echo else None,
             flush_interval_s=self.settings.log_flush_interval_s,
             row_interval_s=self.settings.state_debounce_s,
             clock=self.clock,

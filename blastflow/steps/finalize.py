@@ -159,7 +159,7 @@ def capture_pod_logs(ctx: StepContext, run: PreparedRun, log: StepLog) -> str:
     else:
         log.add(f"Pod logs unavailable: none could be read after {attempts} attempts")
         return POD_LOGS_UNAVAILABLE
-    run_log = ctx.log(StepName.RUN)
+    run_log = ctx.log(StepName.RUN, echo=False)  # stored for the page and `blastflow logs`, not printed again
     for pod, text in sorted(tails.items()):
         # The whole tail at once: a secret block spanning lines is masked whole.
         for line in [f"── {sanitise(pod)} ──", *sanitise(text).splitlines()]:

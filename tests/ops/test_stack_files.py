@@ -1,4 +1,4 @@
-"""Where a stack keeps its state, and the status lines `blastflow status` prints."""
+"""Where a stack keeps its state, and the status lines `blastflow stack status` prints."""
 
 from __future__ import annotations
 

@@ -74,7 +74,7 @@ def test_finalize_renders_with_the_database_the_backend_provides(
 
     def merge(found: list[Path], dest: Path, *, program: str | None = None, blastdb: Path | None = None) -> Results:
         seen.update(archives=found, blastdb=blastdb)
-        return Results(hits_path=dest / "hits.tsv", archive_path=dest / "results.asn", batch_hits=(0,))
+        return Results(hits_path=dest / "hits.tsv", archive_path=dest / "results.asn", hit_count=0)
 
     monkeypatch.setattr(importlib.import_module("blastflow.steps.finalize"), "merge_results", merge)
     finalize(make_ctx(backend, phase=Phase.FINALIZING), run)
@@ -123,7 +123,7 @@ def test_finalize_counts_and_best_hits_come_from_the_parquet_file(
         dest.mkdir(parents=True, exist_ok=True)
         write_hits(dest / "hits.tsv", hits)
         tsv_to_parquet(dest / "hits.tsv", dest / "hits.parquet")
-        return Results(dest / "hits.tsv", dest / "results.asn", batch_hits=(40,), parquet_path=dest / "hits.parquet")
+        return Results(dest / "hits.tsv", dest / "results.asn", hit_count=40, parquet_path=dest / "hits.parquet")
 
     monkeypatch.setattr(importlib.import_module("blastflow.steps.finalize"), "merge_results", merge)
     result = finalize(make_ctx(backend, phase=Phase.FINALIZING), run)
@@ -134,3 +134,27 @@ def test_finalize_counts_and_best_hits_come_from_the_parquet_file(
     assert "| q3 | s39 |" in result.summary
     step = sqlite_store.get(run.job_id).steps[StepName.FINALIZE]
     assert step.counters["hits"] == 40 and step.message == "40 hits"
+
+
+def test_pod_log_tails_are_stored_not_printed_again(make_ctx, run, sqlite_store) -> None:
+    """Issue 15 item 2: the tails are on the run step (page, `blastflow logs`); the terminal gets one line."""
+    import logging
+
+    printed: list[str] = []
+
+    class Recording(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            printed.append(record.getMessage())
+
+    logger = logging.getLogger("test-finalize-tails")
+    logger.addHandler(Recording())
+    logger.setLevel(logging.INFO)
+    backend = ScriptedBackend(pod_logs=[{"batch_000": "run end 000 0\n", "batch_001": "run end 001 0\n"}])
+    ctx = make_ctx(backend, phase=Phase.FINALIZING)
+    ctx.logger = logger
+    log = ctx.log(StepName.FINALIZE)
+    assert capture_pod_logs(ctx, run, log) == POD_LOGS_CAPTURED
+    log.close()
+    stored = [line.text for line in sqlite_store.read_logs(run.job_id, StepName.RUN).lines]
+    assert stored == ["── batch_000 ──", "run end 000 0", "── batch_001 ──", "run end 001 0"]
+    assert printed == ["Pod log tails stored for 2 pods"]

@@ -7,6 +7,7 @@ import pytest
 from blastflow.errors import BackendError, TimedOut
 from blastflow.model import Phase, StepName
 from blastflow.search import PodCounts, RunState, RunStatus
+from blastflow.settings import Settings
 from blastflow.steps import poll
 from tests.doubles.scripted_backend import ScriptedBackend
 
@@ -68,3 +69,20 @@ def test_a_progress_line_is_stored_while_the_run_waits_not_at_the_next_change(ma
     # Lines 0.2 s apart: the second falls inside the 1 s flush interval and is buffered.
     poll(make_ctx(Watching(statuses=statuses), phase=Phase.RUNNING, poll_interval_s=0.2), run)
     assert seen_while_running == [2]
+
+
+def test_the_local_backend_is_polled_without_slack(make_ctx, run, clock, tmp_path) -> None:
+    """Issue 15 item 3: with the default settings a finished batch is seen within 0.25 s (the local status is a
+    file read); ElasticBLAST keeps its own, slower interval (its `status` is a CLI run of tens of seconds)."""
+    from blastflow.backends.elastic_blast.profile import ElbProfile
+    from blastflow.backends.local.backend import LocalBackend
+
+    default = Settings(data_dir=tmp_path).poll_interval_s
+    local = LocalBackend(Settings(data_dir=tmp_path))
+    statuses = [_status(RunState.RUNNING, running=1)] * 8 + [_status(RunState.SUCCESS, succeeded=1)]
+    backend = ScriptedBackend(statuses=statuses)
+    backend.status_interval_s = local.status_interval_s
+    poll(make_ctx(backend, phase=Phase.RUNNING, poll_interval_s=default), run)
+    assert clock.slept and max(clock.slept) <= 0.25, clock.slept
+    assert clock.now <= 8 * 0.25 + 1e-9, "the success was seen at the first poll after it"
+    assert max(default, ElbProfile.model_fields["status_interval_s"].default) >= 60

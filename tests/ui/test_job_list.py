@@ -36,6 +36,7 @@ def test_list_shows_every_job_newest_first_with_badge_program_database_elapsed(j
     assert frame["Status"].tolist() == ["✓ Completed", "✗ Failed", "● Running"]
     assert frame["Program"].tolist() == ["blastx", "blastp", "blastx"]
     assert frame["Database"].tolist() == ["sinvicta-prot", "swissprot", "sinvicta-prot"]
+    assert frame["Progress"].isna().tolist() == [True, True, False] and frame["Progress"][2] == 40.0  # live: 2 of 5
     assert all(frame["Elapsed"].str.match(r"^\d+(\.\d)? (ms|s)$"))
     assert frame["Title"][1].startswith("Crashed submit <script>")  # a cell is text, shown as it is
     assert at.caption[0].value.startswith("3 jobs, newest first.")

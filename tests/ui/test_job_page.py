@@ -87,7 +87,10 @@ def test_running_job_spins_on_the_run_step_only_and_tails_its_log(seeded: Any, p
     steps = {e.label: e for e in at.expander}
     assert [label for label, e in steps.items() if e.icon == "spinner"] == ["BLAST run"]
     assert [label for label, e in steps.items() if e.proto.expanded] == ["BLAST run"]
-    assert "2 of 5 batches finished · 2 running · 1 pending · 2 succeeded · 0 failed" in _texts(at)
+    (bar,) = at.get("progress")  # issue 15: a real bar of the batches finished, and one line beside it
+    assert bar.proto.value == 40
+    assert "2 of 5 batches done" in _texts(at)
+    assert not [text for text in _texts(at) if "batches finished" in text], "no second progress line"
     (console,) = at.code  # one console block: the open step's, from the log table
     assert console.value.splitlines() == ["batch_000: started", "batch_001: started", seeded.HOSTILE]
     _, block = _console_block(at)

@@ -18,10 +18,19 @@ from blastflow.model import (
     StepState,
     StepStatus,
 )
-from blastflow.progress import format_duration, stopped_line, without_eta
+from blastflow.progress import format_duration, percent_done, stopped_line, without_eta
 from blastflow.search import PodCounts
 
-__all__ = ["StepDisplay", "StepView", "counters_text", "resolve_step_state", "step_summary", "timeline"]
+__all__ = [
+    "StepDisplay",
+    "StepView",
+    "counters_text",
+    "pod_counts",
+    "resolve_step_state",
+    "step_progress",
+    "step_summary",
+    "timeline",
+]
 
 
 class StepDisplay(StrEnum):
@@ -92,6 +101,7 @@ class StepView:
     counters: str  # batch/pod counts, empty when none
     expanded: bool  # open by default: only the active or failed step (fix L)
     log_line_count: int
+    progress: float | None = None  # fraction of batches finished, for the active step that has batches
 
     @property
     def title(self) -> str:
@@ -169,11 +179,24 @@ def step_summary(phase: Phase, name: StepName, step: StepState, state: StepDispl
     if state is StepDisplay.ACTIVE:
         return _step_detail(phase, name, step, state)
     if state is StepDisplay.ERROR:
-        return stopped_line(_pod_counts(step.counters), _ran_for(step))
+        return stopped_line(pod_counts(step.counters), _ran_for(step))
     return without_eta(step.message or "")
 
 
-def _pod_counts(counters: dict[str, int]) -> PodCounts | None:
+def step_progress(step: StepState, state: StepDisplay) -> float | None:
+    """The fraction of batches finished, for an active step that counts batches (the page draws it as a bar).
+
+    Example:
+        >>> step_progress(StepState(counters={"succeeded": 2, "running": 2, "pending": 1}), StepDisplay.ACTIVE)
+        0.4
+        >>> step_progress(StepState(counters={"succeeded": 2}), StepDisplay.DONE) is None
+        True
+    """
+    counts = pod_counts(step.counters) if state is StepDisplay.ACTIVE else None
+    return percent_done(counts) / 100 if counts is not None and counts.total else None
+
+
+def pod_counts(counters: dict[str, int]) -> PodCounts | None:
     """The batch counts among a step's counters (wait for pods, run), or None for a step without batches."""
     fields = {name: counters[name] for name in ("pending", "running", "succeeded", "failed") if name in counters}
     return PodCounts(**fields) if fields else None
@@ -213,6 +236,7 @@ def timeline(job: JobRecord) -> list[StepView]:
                 counters=counters_text(step.counters),
                 expanded=state in (StepDisplay.ACTIVE, StepDisplay.ERROR),
                 log_line_count=step.log_line_count,
+                progress=step_progress(step, state),
             )
         )
     return views

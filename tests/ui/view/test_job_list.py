@@ -39,6 +39,7 @@ def test_job_rows_are_text_with_badge_program_database_elapsed() -> None:
     (row,) = job_rows([job], job.created_at + timedelta(seconds=90))
     assert row == {
         "Status": "● Running",
+        "Progress": 0.0,  # live, no batch counted yet
         "Title": "Ant genes",
         "Program": "blastn",
         "Database": "ants",
@@ -47,3 +48,16 @@ def test_job_rows_are_text_with_badge_program_database_elapsed() -> None:
         "Job id": job.job_id,
     }
     assert list(row) == list(JOB_LIST_COLUMNS)
+
+
+def test_a_live_job_shows_its_percent_of_batches_and_an_ended_one_none() -> None:
+    from blastflow.merge import JobUpdate, StepUpdate, merge
+    from blastflow.model import StepName
+
+    job = _listed("Ant genes", 0, Phase.SUBMITTED)
+    waiting = merge(job, JobUpdate(steps={StepName.WAIT_FOR_PODS: StepUpdate(counters={"pending": 4})}), job.updated_at)
+    running = merge(waiting, JobUpdate(phase=Phase.RUNNING, steps={StepName.RUN: StepUpdate(
+        counters={"succeeded": 3, "failed": 1, "running": 2, "pending": 2})}), job.updated_at)  # fmt: skip
+    done = merge(running, JobUpdate(phase=Phase.COMPLETED), job.updated_at)
+    now = job.created_at + timedelta(seconds=90)
+    assert [row["Progress"] for row in job_rows([waiting, running, done], now)] == [0.0, 50.0, None]
