@@ -1,4 +1,4 @@
-"""Batching: the local backend with 1, 2, 4, 8 batches and its default, versus one BLAST+ process on every core.
+"""Batching: the local backend with 1, 2, 4, 8 batches, by work and capped, versus one BLAST+ process on every core.
 
 The backend is driven directly, without Prefect, to isolate batching: `prepare`
 (with `batch_len` chosen to give each batch count), the real submit child
@@ -11,8 +11,10 @@ Side by side, interleaved per repetition, on one prebuilt database:
 - direct: one BLAST+ process, `-num_threads <nproc>`, archive output (format
   11, as the pods write), then one blast_formatter (the same rendering);
 - direct, `-mt_mode 1`: the same with BLAST's threads split by query;
-- the backend with 1, 2, 4 and 8 batches, and with its default batch length
-  (`blastflow.backends.local.batch_size.default_batch_len`).
+- the backend with 1, 2, 4 and 8 batches; "by work", the default batching
+  (`blastflow.backends.local.batch_size.plan_by_work`: one batch for a short
+  search, about 4 per slot for a long one); and "capped", the default before it
+  (`capped_batch_len`: one batch per slot within per-program caps).
 
 Columns: run = submit start -> SUCCESS seen (submit child, supervisor, every
 BLAST process); render = fetch + merge_results; total = run + render; ratio =
@@ -44,7 +46,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.bench_overhead import WORKLOADS, Workload, build_database, load_average, machine, smoke_workload  # noqa: E402
 from blastflow.backends.local.backend import LocalBackend, available_cores  # noqa: E402
-from blastflow.backends.local.batch_size import default_batch_len  # noqa: E402
+from blastflow.backends.local.batch_size import batch_len_for, capped_batch_len, plan_by_work  # noqa: E402
 from blastflow.backends.local.run_files import LocalConfig, PodState, RunFiles, read_state  # noqa: E402
 from blastflow.batch import plan_batches  # noqa: E402
 from blastflow.model import new_job_id  # noqa: E402
@@ -55,30 +57,10 @@ from blastflow.search import PreparedRun, RunState, SearchSpec  # noqa: E402
 from blastflow.settings import Settings  # noqa: E402
 from blastflow.steps.prepare import check_search  # noqa: E402
 
-__all__ = ["Config", "Timing", "batch_len_for", "main"]
+__all__ = ["Config", "Timing", "main"]
 
 STATUS_EVERY_S = 0.05
 COUNTS = (1, 2, 4, 8)
-
-
-def batch_len_for(lengths: list[int], count: int) -> int:
-    """The smallest batch length that packs `lengths` into at most `count` batches.
-
-    The batch count only falls as the length grows, so a binary search finds it.
-
-    >>> batch_len_for([400, 300, 500, 1200, 100], 2)
-    1300
-    >>> len(plan_batches([400, 300, 500, 1200, 100], 1300))
-    2
-    """
-    low, high = max(lengths), sum(lengths)
-    while low < high:
-        middle = (low + high) // 2
-        if len(plan_batches(lengths, middle)) <= count:
-            high = middle
-        else:
-            low = middle + 1
-    return low
 
 
 @dataclass(frozen=True)
@@ -130,7 +112,8 @@ def _backend_run(backend: LocalBackend, work: Workload, db: str, batch_len: int,
         max_target_seqs=work.max_target_seqs,
         batch_len=batch_len,
     )
-    run = backend.prepare(job_id, check_search(spec), backend.settings.job_dir(job_id))
+    roots = backend.settings.input_root_paths()
+    run = backend.prepare(job_id, check_search(spec, roots), backend.settings.job_dir(job_id))
     start = time.perf_counter()
     submitted = subprocess.run(
         backend.submit_command(run),
@@ -170,17 +153,28 @@ def _pods(run: PreparedRun) -> list[PodState]:
 
 
 def configs(work: Workload, slots: int, counts: tuple[int, ...] = COUNTS) -> list[Config]:
-    """Direct, direct -mt_mode 1, each batch count, and the backend's default."""
+    """Direct, direct -mt_mode 1, each batch count, the default (by work) and the old default (capped).
+
+    "by work" is run with the batch length the default chooses, so it makes exactly the default's batches.
+    """
     lengths = [record.length for record in load_query(str(work.query)).records]
-    default = default_batch_len(work.program, sum(lengths), slots)
-    found = [Config(f"{n} batches", batch_len_for(lengths, n)) for n in counts]
-    default_count = len(plan_batches(lengths, default))
+    db_letters = sum(record.length for record in load_query(str(work.db_fasta)).records)
+    options = search_options(work.program, work.options, work.evalue, work.max_target_seqs)
+    by_work = plan_by_work(work.program, options, lengths, db_letters, cores=available_cores(), slots=slots)
+    print(f"  {work.name}, by work: {by_work.reason}")
+    capped = capped_batch_len(work.program, sum(lengths), slots)
+    capped_count = len(plan_batches(lengths, capped))
     return [
         Config("direct", None),
         Config("direct -mt_mode 1", None, mt_mode=1),
-        *found,
-        Config(f"default ({default_count} batches of <= {default:,})", default),
+        *[Config(f"{n} batches", batch_len_for(lengths, n)) for n in counts],
+        Config(f"by work, the default ({_count(by_work.count)})", by_work.batch_len),
+        Config(f"capped, the old default ({_count(capped_count)} of <= {capped:,})", capped),
     ]
+
+
+def _count(batches: int) -> str:
+    return "1 batch" if batches == 1 else f"{batches} batches"
 
 
 def measure(
@@ -241,7 +235,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict[Config, list[Timing]]]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", default="sample,long", help="comma-separated: sample, long")
     parser.add_argument("--repeat", type=int, default=2, help="repetitions (default 2)")
-    parser.add_argument("--smoke", action="store_true", help="20 proteins against 150, once, 1 and 2 batches")
+    parser.add_argument(
+        "--smoke", action="store_true", help="20 proteins against 150, once: 1 and 2 batches, by work, capped"
+    )
     args = parser.parse_args(argv)
     print(f"machine: {machine()}")
     print(f"load average at start: {load_average()}")
@@ -249,7 +245,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict[Config, list[Timing]]]
     tables = []
     with tempfile.TemporaryDirectory(prefix="bench-batching-") as tmp_name:
         tmp = Path(tmp_name)
-        settings = Settings(data_dir=tmp / "data", batch_retries=0)
+        # Inputs are read from the temporary directory (smoke query, databases) and the sample data only.
+        roots = os.pathsep.join([str(tmp), str(REPO / "data")])
+        settings = Settings(data_dir=tmp / "data", batch_retries=0, input_roots=roots)
         backend = LocalBackend(settings)
         print(f"max parallel batches: {settings.max_parallel_batches}, cores: {available_cores()}")
         works = [smoke_workload(tmp)] if args.smoke else [WORKLOADS[n] for n in args.workloads.split(",")]

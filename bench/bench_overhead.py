@@ -1,37 +1,52 @@
-"""Orchestration overhead: `blastflow run` against a running Prefect server versus the same BLAST+ run directly.
+"""Orchestration overhead: raw BLAST+ against `blastflow run` with the local stack up and as a new user.
 
-Per workload, side by side in one session and interleaved per repetition:
-- direct: one BLAST+ process with every core (`-num_threads <nproc>`), the
-  pipeline's own search options (`blastflow.options.search_options`), tabular
-  output — what a person would type;
-- direct, `-mt_mode 1`: the same, with BLAST's threads split by query instead of
-  by database (BLAST+ 2.12's default splits a small database poorly);
-- pipeline: the real `blastflow run` CLI in a child process (local backend,
-  default batching), talking to a `prefect server` started here, at each poll
-  interval asked for (BLASTFLOW_POLL_INTERVAL_S).
+Per workload, in one session, interleaved per repetition (a, b, c, then again):
 
-Both use one prebuilt database (made as prepare makes it), so makeblastdb is in
-neither. Every pipeline run must give the same hits as the direct run (row
-count, and the same query-subject pairs). The overhead is split on one clock
-using the job row's step times and the pods' state files:
+(a) raw     one BLAST+ process with every core (`-num_threads <nproc>`), the pipeline's own search options
+            (`blastflow.options.search_options`), `-outfmt 6`: what a person would type.
+(b) stack   the local stack up (`blastflow up` on a free port, in a temporary BLASTFLOW_DATA_DIR; `blastflow
+            down --force` at the end, on an error and on Ctrl-C too), then the real `blastflow run` CLI in a child
+            process with that data dir and its own PREFECT_HOME. `--stack-url-env` (default) sets PREFECT_API_URL
+            to the stack's API for it; `--no-stack-url-env` leaves it out, so `run` must find the stack by itself.
+            Either way the bench checks that the run's flow run is on the stack's server and says so.
+(c) new     `blastflow run` as a new user: no PREFECT_API_URL, a fresh empty PREFECT_HOME and BLASTFLOW_DATA_DIR
+    user    per run, no stack: Prefect's temporary server starts (and creates its database) inside the run.
 
-    start-up   process start -> prepare starts (imports, Prefect flow run, first row write)
+All three search one prebuilt database (made as prepare makes it), so makeblastdb is in none. Every child runs
+without the caller's PREFECT_* and BLASTFLOW_* variables, with PREFECT_SERVER_ANALYTICS_ENABLED=false. In a full
+run one (b) run of the smoke search comes first and is left out (the stack's first flow run registers its tasks).
+
+Reported per workload: medians over repetitions of the wall time of (a), (b) and (c); for (b) and (c) the
+medians of the paired differences and ratios to (a) of the same repetition; the targets (small search: (b) <= raw
++ 2 s, (c) <= raw + 5 s; long search: ratio <= 1.05) met or not; the peak memory of each run's process tree (psutil
+is not installed: /proc/<pid>/status VmRSS of the CLI process, its descendants found through /proc/*/stat ppid,
+and the processes it starts in sessions of their own (`run`'s search process, the local backend's supervisor and
+its BLAST processes), found by a marker variable in /proc/<pid>/environ, every 0.1 s; the peak of the summed RSS
+of the Python processes and, separately, of the BLAST processes); how long a run's processes ran on after its
+CLI exited (the next run waits for them, up to 30 s, then stops them); the load average at each repetition;
+the hits (row count and query-subject pairs, read from the first two columns of `hits.tsv`, with or without a
+header row) of every run, which must equal raw BLAST+'s (the bench fails otherwise). Where the time of a
+`blastflow run` goes, on one clock from the job row's step times and the pods' state files:
+
+    start-up   process start -> prepare starts (imports, Prefect server or client, flow run, first row write)
     prepare    the prepare step (query, options and database checks, batch files)
     submit     prepare done -> first BLAST process starts (task hand-off, submit child, supervisor)
     BLAST      first BLAST process starts -> last one ends (batching changes this, both ways)
-    poll slack last BLAST process ends -> poll sees SUCCESS
-    finalize   the finalize step (blast_formatter per batch, merge, pod logs, artifacts)
+    poll slack last BLAST process ends -> finalize starts
+    finalize   the finalize step (render, merge, pod logs, artifacts)
     exit       finalize done -> the CLI exits (flow run completion, Prefect shutdown)
 
-fixed overhead = pipeline wall - BLAST span; ratio = pipeline wall / direct wall.
+Run from the repository root (BLAST+ on PATH), on a quiet machine:
 
-Run from the repository root (BLAST+ on PATH):
+    .venv/bin/python bench/bench_overhead.py                           # sample + long, 3 repetitions
+    .venv/bin/python bench/bench_overhead.py --workloads sample --repeat 1
+    .venv/bin/python bench/bench_overhead.py --no-stack-url-env        # (b) with `run` finding the stack itself
+    .venv/bin/python bench/bench_overhead.py --smoke                   # 20 proteins against 150, once
+    .venv/bin/python bench/bench_overhead.py --smoke --api-url URL     # (b) on a running server, no `up`
 
-    .venv/bin/python bench/bench_overhead.py                  # sample blastp + long blastx, 2 repetitions
-    .venv/bin/python bench/bench_overhead.py --workloads sample --repeat 3
-    .venv/bin/python bench/bench_overhead.py --smoke          # a few seconds of BLAST; what CI runs
-
-Targets (issue 7): ratio <= 1.10 on the long workload, fixed overhead <= 3 s.
+CI (tests/bench/test_smoke.py) runs `--smoke --api-url <the test session's Prefect server>`: (b) then runs
+with PREFECT_API_URL set to that server and skips `blastflow up`, which took 80-130 s on the loaded two-core
+machine (`--smoke` alone runs it).
 Results: bench/RESULTS.md, "Orchestration overhead".
 """
 
@@ -40,7 +55,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import shutil
 import signal
 import socket
@@ -48,45 +62,61 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
+from types import FrameType
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from blastflow.backends.local.backend import available_cores  # noqa: E402
 from blastflow.backends.local.run_files import PodState, RunFiles, read_state  # noqa: E402
-from blastflow.hits import HIT_FIELDS, HITS_FILE, read_hits  # noqa: E402
-from blastflow.model import StepName  # noqa: E402
+from blastflow.hits import HITS_FILE  # noqa: E402
+from blastflow.model import JobRecord, StepName  # noqa: E402
 from blastflow.options import search_options  # noqa: E402
+from blastflow.settings import Settings  # noqa: E402
 from blastflow.store import open_store  # noqa: E402
 
 __all__ = [
-    "DirectRun",
-    "PipelineRun",
+    "Comparison",
+    "Run",
     "Workload",
     "build_database",
-    "direct_run",
     "machine",
     "main",
-    "pipeline_run",
-    "prefect_server",
+    "peak_tree",
+    "read_pairs",
 ]
 
 DATA = REPO / "data" / "sinvicta"
 PROTEINS = DATA / "Sinvicta2-2-3.prot.subset.fasta"
 TRANSCRIPTS = DATA / "Sinvicta2-2-3.cdna.subset.fasta"
-SERVER_START_TIMEOUT_S = 180.0
+BLASTFLOW = Path(sys.executable).with_name("blastflow")  # the venv's console script, as a user runs it
+
+RAW, STACK, NEW_USER = "raw", "stack", "new user"
+LABELS = {RAW: "(a) raw BLAST+", STACK: "(b) blastflow run, stack up", NEW_USER: "(c) blastflow run, new user"}
 SPLIT = ("start-up", "prepare", "submit", "BLAST", "poll slack", "finalize", "exit")
+SMALL_TARGET_S = {STACK: 2.0, NEW_USER: 5.0}  # run - raw, on a search one process finishes in seconds
+LONG_TARGET_RATIO = 1.05
+SAMPLE_EVERY_S = 0.1
+LEFTOVER_GRACE_S = 30.0  # a run's processes may outlive its CLI (Prefect's shutdown): the next run waits for them
+MARKER = "BENCH_OVERHEAD_RUN"  # in every process a run starts, detached or not: how the sampler finds them
+BLAST_PROGRAMS = frozenset(
+    {"blastn", "blastp", "blastx", "tblastn", "tblastx", "blast_formatter", "blastdbcmd", "makeblastdb"}
+)
+HEADER_PAIRS = {("query", "subject"), ("qseqid", "sseqid")}  # a hits file's header row, if it has one
 
 
 @dataclass(frozen=True)
 class Workload:
-    """One search, as both the pipeline and the direct run are given it."""
+    """One search, as every run is given it."""
 
     name: str
     program: str
@@ -95,6 +125,7 @@ class Workload:
     options: str = ""
     evalue: float = 1e-5
     max_target_seqs: int = 10
+    long: bool = False  # judged by ratio (long) or by seconds over raw (small)
 
     def describe(self) -> str:
         extra = f" {self.options}" if self.options else ""
@@ -105,7 +136,7 @@ WORKLOADS = {
     "sample": Workload("sample", "blastp", PROTEINS, PROTEINS),  # all-vs-all, 1,189 proteins
     # 473 transcripts against the proteins with a lower neighbourhood-word threshold than blastx's default:
     # more seeds, a more sensitive search, and >= 60 s of BLAST on two cores.
-    "long": Workload("long", "blastx", TRANSCRIPTS, PROTEINS, options="-threshold 6"),
+    "long": Workload("long", "blastx", TRANSCRIPTS, PROTEINS, options="-threshold 6", long=True),
 }
 
 
@@ -131,7 +162,7 @@ def machine() -> str:
     )
 
 
-# -- inputs -----------------------------------------------------------------------------------------------
+# -- inputs and hits --------------------------------------------------------------------------------------
 
 
 def build_database(fasta: Path, prefix: Path) -> str:
@@ -152,35 +183,337 @@ def smoke_workload(tmp: Path) -> Workload:
     return Workload("smoke", "blastp", query, db)
 
 
-# -- direct -----------------------------------------------------------------------------------------------
+def read_pairs(path: Path) -> tuple[int, set[tuple[str, str]]]:
+    """Rows and (query, subject) pairs of tabular hits: the first two columns, as `-outfmt 6` orders them.
+
+    Works on raw BLAST+ output and on `hits.tsv` in either layout (a header row of names, or none).
+    """
+    rows = [line.split("\t", 2) for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    if rows and tuple(rows[0][:2]) in HEADER_PAIRS:
+        rows = rows[1:]
+    return len(rows), {(row[0], row[1]) for row in rows}
+
+
+# -- memory: a run's process tree, from /proc ------------------------------------------------------------
+
+
+def _proc_table() -> dict[int, tuple[int, int]]:
+    """pid -> (ppid, start time in clock ticks) of every process now."""
+    table = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = Path(entry.path, "stat").read_text()
+        except OSError:  # it ended meanwhile
+            continue
+        fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) ": comm may hold spaces
+        table[int(entry.name)] = (int(fields[1]), int(fields[19]))
+    return table
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0  # ended, or a zombie
+
+
+def _kind(pid: int) -> str | None:
+    """The kind, "python" or "BLAST" (None: neither), from the program the process runs (its exe, not its argv)."""
+    try:
+        name = Path(os.readlink(f"/proc/{pid}/exe")).name
+    except OSError:
+        return None
+    if name.startswith("python"):
+        return "python"
+    return "BLAST" if name in BLAST_PROGRAMS else None
+
+
+class PeakTree:
+    """The peak summed RSS (KiB) of a run's Python processes and, apart, of its BLAST processes.
+
+    A run's processes: the CLI process, its descendants, and every process whose environment carries the
+    run's marker with their descendants (the local backend's supervisor detaches into its own session, so
+    its parent is gone by the time its BLAST processes run).
+    """
+
+    def __init__(self, root: int, token: str) -> None:
+        self.root = root
+        self.marker = f"{MARKER}={token}".encode()
+        self.peak = {"python": 0, "BLAST": 0}
+        self._marked: dict[tuple[int, int], bool] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="peak-tree", daemon=True)
+
+    def __enter__(self) -> PeakTree:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            self.sample()
+            if self._stop.wait(SAMPLE_EVERY_S):
+                return
+
+    def sample(self) -> None:
+        sums = {"python": 0, "BLAST": 0}
+        for pid in self.members(_proc_table()):
+            kind = _kind(pid)
+            if kind is not None:
+                sums[kind] += _rss_kib(pid)
+        self.peak = {kind: max(self.peak[kind], value) for kind, value in sums.items()}
+
+    def members(self, table: dict[int, tuple[int, int]]) -> set[int]:
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _) in table.items():
+            children.setdefault(ppid, []).append(pid)
+        todo = [pid for pid, (_, start) in table.items() if pid == self.root or self._is_marked(pid, start)]
+        found: set[int] = set()
+        while todo:
+            pid = todo.pop()
+            if pid not in found:
+                found.add(pid)
+                todo.extend(children.get(pid, ()))
+        return found
+
+    def _is_marked(self, pid: int, start: int) -> bool:
+        key = (pid, start)
+        if key not in self._marked:
+            try:
+                self._marked[key] = self.marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            except OSError:  # another user's process, or it ended
+                self._marked[key] = False
+        return self._marked[key]
+
+    def stop_leftovers(self, grace_s: float) -> list[str]:
+        """Wait up to `grace_s` for the run's other processes to end, then SIGTERM the rest; each as "pid command".
+
+        Zombies are not running: they are left to their parent."""
+        deadline = time.monotonic() + grace_s
+        while (left := self._running()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        named = [f"{pid} {_command(pid)}" for pid in left]
+        for pid in left:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        return named
+
+    def _running(self) -> list[int]:
+        table = _proc_table()
+        return sorted(pid for pid in self.members(table) - {self.root, os.getpid()} if not _zombie(pid))
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # gone
+    return text[text.rindex(")") + 2] in "ZX"
+
+
+def _command(pid: int) -> str:
+    try:
+        return " ".join(Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:4])
+    except OSError:
+        return "(ended)"
 
 
 @dataclass
-class DirectRun:
+class Timed:
+    """One child process: its wall clock (epoch seconds), exit code, output and peak memory (KiB)."""
+
+    start: float
+    end: float
+    tail_s: float  # from the CLI's exit until the last process it started ended (or was stopped)
+    code: int
+    stdout: str
+    stderr: str
+    peak_kib: dict[str, int]
+
+    @property
+    def wall_s(self) -> float:
+        return self.end - self.start
+
+
+def peak_tree(argv: list[str], env: dict[str, str], cwd: Path) -> Timed:
+    """Run `argv` to its exit while sampling its process tree's memory; leftovers are stopped afterwards.
+
+    Output goes to files, not pipes: the wall clock ends when the process exits, as a prompt returns, not when
+    the last process that inherited its output lets go of it.
+    """
+    token = uuid.uuid4().hex
+    out, err = (Path(tempfile.mkstemp(prefix=f"{Path(argv[0]).name}-", suffix=s, dir=cwd)[1]) for s in (".out", ".err"))
+    with out.open("w") as stdout, err.open("w") as stderr:
+        start = time.time()
+        child = subprocess.Popen(argv, env={**env, MARKER: token}, cwd=cwd, stdin=subprocess.DEVNULL,
+                                 stdout=stdout, stderr=stderr)  # fmt: skip
+    tree = PeakTree(child.pid, token)
+    try:
+        with tree:  # sampling on until the run's last process has ended, after the CLI too
+            child.wait()
+            end = time.time()
+            left = tree.stop_leftovers(LEFTOVER_GRACE_S)
+            settled = time.time()
+    finally:
+        if child.poll() is None:  # Ctrl-C or an error here: the run goes too
+            child.kill()
+            child.wait()
+            tree.stop_leftovers(0.0)
+    if left:
+        print(f"  stopped what {Path(argv[0]).name} left running: {'; '.join(left)}", flush=True)
+    stdout, stderr = (path.read_text(errors="replace") for path in (out, err))
+    return Timed(start, end, settled - end, child.returncode, stdout, stderr, tree.peak)
+
+
+# -- the runs ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One run of one workload, in one of the three ways."""
+
+    mode: str
     wall_s: float
     rows: int
     pairs: set[tuple[str, str]]
+    peak_kib: dict[str, int]
     argv: list[str]
+    batches: int | None = None
+    split: dict[str, float] = field(default_factory=dict)  # empty if the job record lacked a step time
+    flow_run_id: str | None = None
+    tail_s: float = 0.0  # its processes ran on this long after the CLI exited
+    on_stack: bool | None = None  # (b): the run's flow run is on the stack's server
 
 
-def direct_argv(work: Workload, db: str, out: Path, *, mt_mode: int | None = None) -> list[str]:
-    """One BLAST+ process with every core and the pipeline's own options, tabular output."""
+def raw_argv(work: Workload, db: str, out: Path) -> list[str]:
+    """One BLAST+ process with every core and the pipeline's options, `-outfmt 6`."""
     options = search_options(work.program, work.options, work.evalue, work.max_target_seqs)
-    argv = [work.program, "-query", str(work.query), "-db", db, "-outfmt", f"6 {HIT_FIELDS}", "-out", str(out)]
-    argv += ["-num_threads", str(available_cores()), *options]
-    return argv + (["-mt_mode", str(mt_mode)] if mt_mode is not None else [])
+    argv = [work.program, "-query", str(work.query), "-db", db, "-outfmt", "6", "-out", str(out)]
+    return [*argv, "-num_threads", str(available_cores()), *options]
 
 
-def direct_run(work: Workload, db: str, out: Path, *, mt_mode: int | None = None) -> DirectRun:
-    argv = direct_argv(work, db, out, mt_mode=mt_mode)
-    start = time.perf_counter()
-    subprocess.run(argv, check=True, stdin=subprocess.DEVNULL)
-    wall = time.perf_counter() - start
-    rows = [line.split("\t", 2) for line in out.read_text().splitlines() if line and not line.startswith("#")]
-    return DirectRun(wall_s=wall, rows=len(rows), pairs={(r[0], r[1]) for r in rows}, argv=argv)
+def raw_run(work: Workload, db: str, out: Path) -> Run:
+    argv = raw_argv(work, db, out)
+    done = peak_tree(argv, dict(os.environ), out.parent)
+    if done.code != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({done.code}):\n{done.stderr[-3000:]}")
+    rows, pairs = read_pairs(out)
+    return Run(RAW, done.wall_s, rows, pairs, done.peak_kib, argv)
 
 
-# -- the Prefect server -----------------------------------------------------------------------------------
+def run_argv(work: Workload, db: str, title: str) -> list[str]:
+    """`blastflow run …` as a user types it."""
+    return [
+        str(BLASTFLOW), "run", "--query", str(work.query), "--db", db, "--program", work.program,
+        "--options", work.options, "--evalue", f"{work.evalue:g}", "--max-target-seqs", str(work.max_target_seqs),
+        "--title", title,
+    ]  # fmt: skip
+
+
+def blastflow_run(work: Workload, db: str, mode: str, env: dict[str, str], cwd: Path) -> Run:
+    """One `blastflow run` in a child process with `env`; its hits and where its time went, from its job."""
+    title = f"bench {work.name} {mode} {uuid.uuid4().hex[:8]}"  # finds the job whatever `run` prints
+    argv = run_argv(work, db, title)
+    done = peak_tree(argv, env, cwd)
+    if done.code != 0:
+        raise SystemExit(f"blastflow run ({mode}) failed ({done.code}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    data_dir = Path(env["BLASTFLOW_DATA_DIR"])
+    job = find_job(data_dir, title)
+    if job.results_location is None:
+        raise SystemExit(f"job {job.job_id} ({mode}) has no results location: {job.status}, {job.error}")
+    rows, pairs = read_pairs(Path(job.results_location) / HITS_FILE)
+    pods = pod_times(data_dir / "jobs" / job.job_id)
+    batches = pods[2] if pods else None
+    split = step_split(job, pods, done)
+    return Run(mode, done.wall_s, rows, pairs, done.peak_kib, argv, batches, split, job.flow_run_id, done.tail_s)
+
+
+def find_job(data_dir: Path, title: str) -> JobRecord:
+    """The job a run made, by its unique title, from the store a user of that data dir has by default."""
+    store = open_store(Settings(data_dir=data_dir).default_store_url)
+    try:
+        jobs = [job for job in store.list_jobs() if job.title == title]
+    finally:
+        store.close()
+    if len(jobs) != 1:
+        raise SystemExit(f"{len(jobs)} jobs titled {title!r} in the store of {data_dir}")
+    return jobs[0]
+
+
+def pod_times(workdir: Path) -> tuple[float, float, int] | None:
+    """First BLAST process start, last end (epoch s) and the number of batches; None if a time is missing."""
+    pods_dir = workdir / "pods"
+    if not pods_dir.is_dir():
+        return None
+    files = RunFiles(workdir)
+    states = [read_state(files.pod_state(p.name), PodState) for p in sorted(pods_dir.iterdir()) if p.is_dir()]
+    if not states or any(s is None or s.started_at is None or s.finished_at is None for s in states):
+        return None
+    starts = [s.started_at.timestamp() for s in states if s and s.started_at]
+    ends = [s.finished_at.timestamp() for s in states if s and s.finished_at]
+    return min(starts), max(ends), len(states)
+
+
+def step_split(job: JobRecord, pods: tuple[float, float, int] | None, done: Timed) -> dict[str, float]:
+    """SPLIT's parts as the differences of consecutive moments; {} if the job or its pods lack one."""
+    prepare, finalize = job.steps[StepName.PREPARE], job.steps[StepName.FINALIZE]
+    marks = [prepare.started_at, prepare.completed_at, finalize.started_at, finalize.completed_at]
+    if pods is None or any(mark is None for mark in marks):
+        return {}
+    p0, p1, f0, f1 = (mark.timestamp() for mark in marks if mark is not None)
+    moments = [done.start, p0, p1, pods[0], pods[1], f0, f1, done.end]
+    return {name: b - a for name, (a, b) in zip(SPLIT, pairwise(moments), strict=True)}
+
+
+def flow_run_on(api_url: str, flow_run_id: str | None) -> bool:
+    """Whether the Prefect server at `api_url` holds this flow run: the run used that server."""
+    import httpx
+
+    if flow_run_id is None:
+        return False
+    try:
+        return httpx.get(f"{api_url}/flow_runs/{flow_run_id}", timeout=30).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+# -- environments and the stack ---------------------------------------------------------------------------
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without Prefect's or blastflow's settings: a shell with none set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BLASTFLOW_"))}
+    env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"  # no telemetry calls out of a benchmark
+    return env
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The server (b) runs against: the stack `blastflow up` started, or one given with --api-url."""
+
+    api_url: str
+    data_dir: Path
+    how: str  # which way (b) ran, for the output
+    url_env: bool  # PREFECT_API_URL set for (b)
+    up_s: float | None = None
+
+    def env(self, prefect_home: Path) -> dict[str, str]:
+        env = {**clean_env(), "BLASTFLOW_DATA_DIR": str(self.data_dir), "PREFECT_HOME": str(prefect_home)}
+        return {**env, "PREFECT_API_URL": self.api_url} if self.url_env else env
+
+
+def new_user_env(tmp: Path) -> dict[str, str]:
+    """(c): nothing configured, nothing running; a fresh Prefect home and data dir of its own."""
+    home = Path(tempfile.mkdtemp(prefix="new-user-", dir=tmp))
+    return {**clean_env(), "PREFECT_HOME": str(home / "prefect"), "BLASTFLOW_DATA_DIR": str(home / "data")}
 
 
 def _free_port() -> int:
@@ -189,175 +522,52 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _healthy(api_url: str) -> bool:
-    import httpx
-
-    try:
-        return httpx.get(f"{api_url}/health", timeout=3.0).status_code == 200
-    except httpx.HTTPError:
-        return False
+def _cli(args: list[str], env: dict[str, str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([str(BLASTFLOW), *args], env=env, cwd=REPO, capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        raise SystemExit(
+            f"blastflow {args[0]} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
+    return done
 
 
 @contextmanager
-def prefect_server(home: Path) -> Iterator[str]:
-    """A `prefect server start` of our own (its own PREFECT_HOME and SQLite database); yields the API URL."""
-    home.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(
-        PREFECT_HOME=str(home),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_SERVER_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home / 'prefect.db'}",
-        # A loaded two-core machine: SQLite waits for its lock rather than failing a request.
-        PREFECT_SERVER_DATABASE_TIMEOUT="60",
-        PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT="30",
-    )
-    argv = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    with (home / "server.log").open("ab") as log:
-        server = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    api_url = f"http://127.0.0.1:{port}/api"
+def local_stack(tmp: Path, *, url_env: bool) -> Iterator[Stack]:
+    """`blastflow up` in a data dir of its own on a free port; `blastflow down --force` however this ends."""
+    data_dir = tmp / "stack-data"
+    env = {**clean_env(), "BLASTFLOW_DATA_DIR": str(data_dir)}
+    start = time.perf_counter()
     try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while not _healthy(api_url):
-            if server.poll() is not None or time.monotonic() > deadline:
-                tail = (home / "server.log").read_text(errors="replace")[-2000:]
-                raise SystemExit(f"the Prefect server did not come up at {api_url}:\n{tail}")
-            time.sleep(0.5)
-        yield api_url
+        _cli(["up", "--port", str(_free_port())], env)
+        up_s = time.perf_counter() - start
+        from ops.stack_files import StackFiles
+
+        api_url = StackFiles.of(data_dir).read_state()["api_url"]
+        how = (
+            f"`blastflow up` ({up_s:.1f} s), then `blastflow run` with PREFECT_API_URL={api_url} set by the bench"
+            if url_env
+            else f"`blastflow up` ({up_s:.1f} s), then `blastflow run` without PREFECT_API_URL"
+        )
+        yield Stack(api_url, data_dir, how, url_env, up_s)
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)  # its own session: the server and any child it started
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=30)
+        down = _cli(["down", "--force"], env, check=False)
+        print(f"blastflow down --force ({down.returncode}): {' '.join((down.stdout + down.stderr).split())[-500:]}")
 
 
-# -- the pipeline -----------------------------------------------------------------------------------------
+@contextmanager
+def the_stack(args: argparse.Namespace, tmp: Path) -> Iterator[Stack]:
+    if args.api_url:
+        how = f"the Prefect server given with --api-url (PREFECT_API_URL={args.api_url}); no `blastflow up`"
+        yield Stack(args.api_url.rstrip("/"), tmp / "given-server-data", how, True)
+        return
+    with local_stack(tmp, url_env=args.stack_url_env) as stack:
+        yield stack
 
 
-@dataclass
-class PipelineRun:
-    wall_s: float
-    poll_interval_s: float
-    rows: int
-    pairs: set[tuple[str, str]]
-    batches: int
-    split: dict[str, float] = field(default_factory=dict)
-    detail: dict[str, float] = field(default_factory=dict)  # start-up and exit split by the flow run's times
-    argv: list[str] = field(default_factory=list)
-
-    @property
-    def blast_s(self) -> float:
-        return self.split["BLAST"]
-
-    @property
-    def fixed_s(self) -> float:
-        return self.wall_s - self.blast_s
-
-
-def _epoch(moment: datetime | None, what: str) -> float:
-    if moment is None:
-        raise SystemExit(f"the job record has no {what}: the run did not go through every step")
-    return moment.timestamp()
-
-
-def pipeline_argv(work: Workload, db: str) -> list[str]:
-    """`blastflow run …` as a user types it (the venv's console script)."""
-    blastflow = Path(sys.executable).with_name("blastflow")
-    return [
-        str(blastflow), "run", "--query", str(work.query), "--db", db, "--program", work.program,
-        "--options", work.options, "--evalue", f"{work.evalue:g}", "--max-target-seqs", str(work.max_target_seqs),
-        "--title", f"bench {work.name}",
-    ]  # fmt: skip
-
-
-def pipeline_run(work: Workload, db: str, api_url: str, tmp: Path, poll_interval_s: float) -> PipelineRun:
-    """One `blastflow run` in a child process; the wall clock and where it went."""
-    data_dir = Path(tempfile.mkdtemp(prefix="data-", dir=tmp))
-    store_url = f"sqlite:///{data_dir / 'state.db'}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BLASTFLOW_"))}
-    env.update(
-        PREFECT_API_URL=api_url,
-        PREFECT_HOME=str(tmp / "prefect-client"),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        BLASTFLOW_DATA_DIR=str(data_dir),
-        BLASTFLOW_STORE_URL=store_url,
-        BLASTFLOW_POLL_INTERVAL_S=f"{poll_interval_s:g}",
-    )
-    argv = pipeline_argv(work, db)
-    start = time.time()
-    done = subprocess.run(argv, env=env, cwd=tmp, capture_output=True, text=True, check=False)
-    end = time.time()
-    if done.returncode != 0:
-        raise SystemExit(f"blastflow run failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    found = re.search(r"^Job ([0-9a-f-]{36}):", done.stdout, re.MULTILINE)
-    if found is None:
-        raise SystemExit(f"no job id in the output of blastflow run:\n{done.stdout[-2000:]}")
-    store = open_store(store_url)
-    try:
-        job = store.get(found.group(1))
-    finally:
-        store.close()
-    assert job is not None and job.results_location is not None
-    workdir = data_dir / "jobs" / job.job_id
-    pods = [read_state(RunFiles(workdir).pod_state(p.name), PodState) for p in sorted((workdir / "pods").iterdir())]
-    first_pod = min(_epoch(p.started_at if p else None, "pod start") for p in pods)
-    last_pod = max(_epoch(p.finished_at if p else None, "pod end") for p in pods)
-    steps = job.steps
-    prepare_start = _epoch(steps[StepName.PREPARE].started_at, "prepare start")
-    prepare_end = _epoch(steps[StepName.PREPARE].completed_at, "prepare end")
-    finalize_start = _epoch(steps[StepName.FINALIZE].started_at, "finalize start")
-    finalize_end = _epoch(steps[StepName.FINALIZE].completed_at, "finalize end")
-    split = {
-        "start-up": prepare_start - start,
-        "prepare": prepare_end - prepare_start,
-        "submit": first_pod - prepare_end,
-        "BLAST": last_pod - first_pod,
-        "poll slack": finalize_start - last_pod,
-        "finalize": finalize_end - finalize_start,
-        "exit": end - finalize_end,
-    }
-    flow = _flow_run_times(api_url, job.flow_run_id)
-    detail = {
-        "process start -> flow run created": flow["created"] - start,
-        "flow run created -> running": flow["start_time"] - flow["created"],
-        "flow running -> prepare starts": prepare_start - flow["start_time"],
-        "finalize done -> flow run ended": flow["end_time"] - finalize_end,
-        "flow run ended -> process exit": end - flow["end_time"],
-    }
-    hits = read_hits(Path(job.results_location) / HITS_FILE)
-    return PipelineRun(
-        wall_s=end - start,
-        poll_interval_s=poll_interval_s,
-        rows=len(hits),
-        pairs={(h.query, h.subject) for h in hits},
-        batches=len(pods),
-        split=split,
-        detail=detail,
-        argv=argv,
-    )
-
-
-def _flow_run_times(api_url: str, flow_run_id: str | None) -> dict[str, float]:
-    """When the Prefect server says the flow run was created, started and ended (epoch seconds)."""
-    import httpx
-
-    if flow_run_id is None:
-        raise SystemExit("the job record has no flow run id")
-    data = httpx.get(f"{api_url}/flow_runs/{flow_run_id}", timeout=30).raise_for_status().json()
-    return {key: datetime.fromisoformat(data[key]).timestamp() for key in ("created", "start_time", "end_time")}
-
-
-def import_seconds(repeat: int = 3) -> float:
-    """Median time for a fresh Python to import the flow module (Prefect and the pipeline), no work done."""
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import flows.blast_search"], cwd=REPO, check=True)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+def stack_run(work: Workload, db: str, stack: Stack, tmp: Path) -> Run:
+    run = blastflow_run(work, db, STACK, stack.env(tmp / "user-prefect-home"), tmp)
+    run.on_stack = flow_run_on(stack.api_url, run.flow_run_id)
+    return run
 
 
 # -- report -----------------------------------------------------------------------------------------------
@@ -365,153 +575,183 @@ def import_seconds(repeat: int = 3) -> float:
 
 @dataclass
 class Comparison:
+    """Every run of one workload, by mode, in repetition order."""
+
     work: Workload
-    direct: list[DirectRun] = field(default_factory=list)
-    direct_mt1: list[DirectRun] = field(default_factory=list)
-    pipeline: dict[float, list[PipelineRun]] = field(default_factory=dict)
+    runs: dict[str, list[Run]] = field(default_factory=lambda: {RAW: [], STACK: [], NEW_USER: []})
     loads: list[str] = field(default_factory=list)
 
     def same_hits(self) -> bool:
-        """Every pipeline run gave the direct run's rows and query-subject pairs."""
-        reference = self.direct[0]
-        return all(
-            r.rows == reference.rows and r.pairs == reference.pairs for runs in self.pipeline.values() for r in runs
-        )
+        """Every run gave the first raw run's rows and query-subject pairs."""
+        reference = self.runs[RAW][0]
+        return all(r.rows == reference.rows and r.pairs == reference.pairs for runs in self.runs.values() for r in runs)
 
     def hits_line(self) -> str:
-        reference = self.direct[0]
-        rows = sorted({r.rows for runs in self.pipeline.values() for r in runs})
-        differing = max((len(r.pairs ^ reference.pairs) for runs in self.pipeline.values() for r in runs), default=0)
-        mt1 = sorted({r.rows for r in self.direct_mt1})
-        return (
-            f"hits: direct {reference.rows} rows, direct -mt_mode 1 {mt1} rows, pipeline {rows} rows; "
-            f"query-subject pairs differing from direct: {differing}"
-        )
+        reference = self.runs[RAW][0]
+        rows = {mode: sorted({r.rows for r in runs}) for mode, runs in self.runs.items() if runs}
+        differing = max((len(r.pairs ^ reference.pairs) for runs in self.runs.values() for r in runs), default=0)
+        return f"hits (rows): {rows}; query-subject pairs differing from raw: {differing}"
+
+    def paired(self, mode: str) -> tuple[list[float], list[float]]:
+        """Per repetition: run - raw (s) and run / raw, each against the raw run of the same repetition."""
+        pairs = list(zip(self.runs[mode], self.runs[RAW], strict=False))
+        return [r.wall_s - a.wall_s for r, a in pairs], [r.wall_s / a.wall_s for r, a in pairs]
+
+    def verdict(self, mode: str) -> str:
+        diffs, ratios = self.paired(mode)
+        if self.work.long:
+            ratio = statistics.median(ratios)
+            return f"ratio <= {LONG_TARGET_RATIO:g}: {'met' if ratio <= LONG_TARGET_RATIO else 'not met'}"
+        limit = SMALL_TARGET_S[mode]
+        return f"<= raw + {limit:g} s: {'met' if statistics.median(diffs) <= limit else 'not met'}"
 
 
-def _median(values: list[float]) -> float:
-    return statistics.median(values)
+def _mib(kib: int) -> str:
+    return f"{kib / 1024:.0f}"
+
+
+def table_row(c: Comparison, mode: str) -> str:
+    runs = c.runs[mode]
+    wall = statistics.median(r.wall_s for r in runs)
+    python = _mib(max(r.peak_kib["python"] for r in runs)) if mode != RAW else ""
+    blast = _mib(max(r.peak_kib["BLAST"] for r in runs))
+    batches = "1" if mode == RAW else "/".join(sorted({str(r.batches) for r in runs}))
+    if mode == RAW:
+        return f"| {c.work.name} | {LABELS[mode]} | {wall:.2f} | | | | {python} | {blast} | {batches} |"
+    diffs, ratios = c.paired(mode)
+    return (
+        f"| {c.work.name} | {LABELS[mode]} | {wall:.2f} | {statistics.median(diffs):+.2f} | "
+        f"{statistics.median(ratios):.2f} | {c.verdict(mode)} | {python} | {blast} | {batches} |"
+    )
 
 
 def report(comparisons: list[Comparison]) -> str:
     out = [
-        "| workload | run | poll s | batches | wall s (median) | ratio to direct | fixed overhead s | "
-        + " | ".join(SPLIT)
-        + " |",
-        "|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(SPLIT),
+        "| workload | run | wall s (median) | run - raw s (median, paired) | ratio (median, paired) | target "
+        "| peak Python MiB | peak BLAST MiB | batches |",
+        "|---|---|---:|---:|---:|---|---:|---:|---:|",
     ]
     for c in comparisons:
-        direct = _median([d.wall_s for d in c.direct])
-        out.append(f"| {c.work.name} | direct | | 1 | {direct:.2f} | 1.00 | | " + " | ".join("" for _ in SPLIT) + " |")
-        if c.direct_mt1:
-            mt1 = _median([d.wall_s for d in c.direct_mt1])
-            blank = " | ".join("" for _ in SPLIT)
-            out.append(f"| {c.work.name} | direct -mt_mode 1 | | 1 | {mt1:.2f} | {mt1 / direct:.2f} | | {blank} |")
-        for interval, runs in c.pipeline.items():
-            wall = _median([r.wall_s for r in runs])
-            fixed = _median([r.fixed_s for r in runs])
-            parts = " | ".join(f"{_median([r.split[name] for r in runs]):.2f}" for name in SPLIT)
-            out.append(
-                f"| {c.work.name} | pipeline | {interval:g} | {runs[0].batches} | {wall:.2f} | {wall / direct:.2f} "
-                f"| {fixed:.2f} | {parts} |"
-            )
+        out += [table_row(c, mode) for mode, runs in c.runs.items() if runs]
     return "\n".join(out)
 
 
-def details(c: Comparison) -> str:
+def details(c: Comparison, stack_how: str | None) -> str:
     lines = [f"{c.work.name}: {c.work.describe()}", f"  load average per repetition: {'; '.join(c.loads)}"]
-    lines.append("  direct wall s: " + ", ".join(f"{d.wall_s:.2f}" for d in c.direct))
-    if c.direct_mt1:
-        lines.append("  direct -mt_mode 1 wall s: " + ", ".join(f"{d.wall_s:.2f}" for d in c.direct_mt1))
-    for interval, runs in c.pipeline.items():
-        lines.append(
-            f"  pipeline (poll {interval:g} s) wall s: "
-            + ", ".join(f"{r.wall_s:.2f}" for r in runs)
-            + "; ratio per repetition: "
-            + ", ".join(f"{r.wall_s / d.wall_s:.2f}" for r, d in zip(runs, c.direct, strict=False))
-        )
-        lines.append(
-            "    start-up and exit, medians: "
-            + "; ".join(f"{name} {_median([r.detail[name] for r in runs]):.2f} s" for name in runs[0].detail)
-        )
+    for mode, runs in c.runs.items():
+        if not runs:
+            continue
+        lines.append(f"  {LABELS[mode]} wall s: " + ", ".join(f"{r.wall_s:.2f}" for r in runs))
+        if mode != RAW:
+            lines.append(f"    {_split_line(runs)}")
+            lines.append(
+                "    peak MiB per run (Python/BLAST): "
+                + ", ".join(f"{_mib(r.peak_kib['python'])}/{_mib(r.peak_kib['BLAST'])}" for r in runs)
+                + "; its processes ran on after the CLI exited (s): "
+                + ", ".join(f"{r.tail_s:.1f}" for r in runs)
+            )
+    if c.runs[STACK]:
+        on = [r.on_stack for r in c.runs[STACK]]
+        lines.append(f"  (b) ran as: {stack_how}; its flow runs on that server: {on.count(True)} of {len(on)}")
     lines.append("  " + c.hits_line())
-    lines.append(f"  direct: {' '.join(c.direct[0].argv)}")
-    first = next(iter(c.pipeline.values()))[0]
-    lines.append(f"  pipeline: {' '.join(first.argv)}")
+    lines += [f"  {LABELS[mode]}: {' '.join(runs[0].argv)}" for mode, runs in c.runs.items() if runs]
     return "\n".join(lines)
 
 
-def compare(work: Workload, db: str, api_url: str, tmp: Path, args: argparse.Namespace) -> Comparison:
-    result = Comparison(work, pipeline={interval: [] for interval in args.poll_intervals})
-    for repetition in range(args.repeat):
+def _split_line(runs: list[Run]) -> str:
+    if not all(r.split for r in runs):
+        return "where the time went: n/a (a job record or pod state file lacked a time)"
+    return "where the time went, medians: " + "; ".join(
+        f"{name} {statistics.median(r.split[name] for r in runs):.2f} s" for name in SPLIT
+    )
+
+
+# -- main -------------------------------------------------------------------------------------------------
+
+
+def compare(work: Workload, db: str, stack: Stack, tmp: Path, repeat: int) -> Comparison:
+    """`repeat` rounds of (a), (b), (c), one after the other: load changes hit all three alike."""
+    result = Comparison(work)
+    for repetition in range(repeat):
         result.loads.append(load_average())
-        out = tmp / f"direct-{work.name}-{repetition}.tsv"
-        result.direct.append(direct_run(work, db, out))
-        for interval in args.poll_intervals:
-            result.pipeline[interval].append(pipeline_run(work, db, api_url, tmp, interval))
-        if not args.no_mt_mode:
-            result.direct_mt1.append(direct_run(work, db, out, mt_mode=1))
+        result.runs[RAW].append(raw_run(work, db, tmp / f"raw-{work.name}-{repetition}.tsv"))
+        result.runs[STACK].append(stack_run(work, db, stack, tmp))
+        result.runs[NEW_USER].append(blastflow_run(work, db, NEW_USER, new_user_env(tmp), tmp))
         print(
-            f"  {work.name} repetition {repetition + 1}: direct {result.direct[-1].wall_s:.2f} s, pipeline "
-            + ", ".join(f"{runs[-1].wall_s:.2f} s (poll {i:g})" for i, runs in result.pipeline.items()),
+            f"  {work.name} repetition {repetition + 1} (load {result.loads[-1]}): "
+            + ", ".join(f"{LABELS[mode]} {runs[-1].wall_s:.2f} s" for mode, runs in result.runs.items() if runs),
             flush=True,
         )
     return result
 
 
-def main(argv: list[str] | None = None) -> list[Comparison]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workloads", default="sample,long", help="comma-separated: sample, long")
-    parser.add_argument("--repeat", type=int, default=2, help="repetitions per workload (default 2)")
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--workloads", default="sample,long", help="comma-separated: sample, long (default both)")
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions per workload (default 3)")
     parser.add_argument(
-        "--poll-intervals", default="2,0.5", help="BLASTFLOW_POLL_INTERVAL_S values for the pipeline (default 2,0.5)"
+        "--stack-url-env", action=argparse.BooleanOptionalAction, default=True,
+        help="(b): set PREFECT_API_URL to the stack's API (default); --no-stack-url-env: `run` finds the stack",
+    )  # fmt: skip
+    parser.add_argument("--api-url", help="(b) against this running Prefect server instead of `blastflow up`")
+    parser.add_argument(
+        "--smoke", action="store_true", help="20 proteins against 150, once (CI adds --api-url: no `blastflow up`)"
     )
-    parser.add_argument("--no-mt-mode", action="store_true", help="skip the direct -mt_mode 1 runs")
-    parser.add_argument("--api-url", help="use this running Prefect server instead of starting one")
-    parser.add_argument("--smoke", action="store_true", help="20 proteins against 150, once, no -mt_mode 1 run")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.repeat, args.poll_intervals, args.no_mt_mode = 1, "0.5", True
-    args.poll_intervals = [float(v) for v in args.poll_intervals.split(",")]
+        args.repeat = 1
+    unknown = set(args.workloads.split(",")) - set(WORKLOADS)
+    if unknown and not args.smoke:
+        parser.error(f"unknown workload(s) {sorted(unknown)}: choose from {sorted(WORKLOADS)}")
+    return args
+
+
+def databases(works: list[Workload], tmp: Path) -> dict[Path, str]:
+    """One prebuilt database per FASTA, shared by every run."""
+    built: dict[Path, str] = {}
+    for work in works:
+        if work.db_fasta not in built:
+            built[work.db_fasta] = build_database(work.db_fasta, tmp / "db" / work.db_fasta.stem)
+    return built
+
+
+def measure(args: argparse.Namespace, tmp: Path) -> tuple[list[Comparison], str]:
+    """Every comparison, with the stack up around them; and which way (b) ran."""
+    warm = smoke_workload(tmp)
+    works = [warm] if args.smoke else [WORKLOADS[name] for name in args.workloads.split(",")]
+    dbs = databases([*works, warm], tmp)
+    with the_stack(args, tmp) as stack:
+        print(f"(b) runs with {stack.how}", flush=True)
+        if not args.smoke:  # the stack's first flow run registers its tasks: left out
+            stack_run(warm, dbs[warm.db_fasta], stack, tmp)
+        return [compare(work, dbs[work.db_fasta], stack, tmp, args.repeat) for work in works], stack.how
+
+
+def main(argv: list[str] | None = None) -> list[Comparison]:
+    args = parse_args(argv)
     if shutil.which("blastp") is None:
         raise SystemExit("BLAST+ is not on PATH")
-
     print(f"machine: {machine()}")
-    print(f"load average at start: {load_average()}")
-    comparisons = []
+    print(f"load average at start: {load_average()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp_name:
-        tmp = Path(tmp_name)
-        works = [smoke_workload(tmp)] if args.smoke else [WORKLOADS[n] for n in args.workloads.split(",")]
-        databases = {}
-        for work in works:
-            if work.db_fasta not in databases:
-                databases[work.db_fasta] = build_database(work.db_fasta, tmp / "db" / work.db_fasta.stem)
-        with _server(args.api_url, tmp) as api_url:
-            if not args.smoke:
-                print(f"Python import of the flow module: {import_seconds():.2f} s (median of 3)")
-                warm = smoke_workload(tmp)  # the server's first flow run registers the flow and tasks
-                pipeline_run(warm, build_database(warm.db_fasta, tmp / "db" / "warm"), api_url, tmp, 2.0)
-            for work in works:
-                comparisons.append(compare(work, databases[work.db_fasta], api_url, tmp, args))
+        comparisons, how = measure(args, Path(tmp_name))
     print()
     print(report(comparisons))
     print()
     for c in comparisons:
-        print(details(c))
+        print(details(c, how))
     print(f"load average at end: {load_average()}")
     if not all(c.same_hits() for c in comparisons):
-        raise SystemExit("the pipeline's hits differ from the direct run's")
+        raise SystemExit("a blastflow run's hits differ from raw BLAST+'s")
+    if not all(r.on_stack for c in comparisons for r in c.runs[STACK]):
+        raise SystemExit("a (b) run did not use the stack's server: its flow run is not there")
     return comparisons
 
 
-@contextmanager
-def _server(api_url: str | None, tmp: Path) -> Iterator[str]:
-    if api_url:
-        yield api_url
-        return
-    with prefect_server(tmp / "prefect-server") as url:
-        yield url
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # a kill ends like Ctrl-C: the stack comes down, the runs' leftovers stop
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _interrupt)
     main()

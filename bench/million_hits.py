@@ -9,7 +9,7 @@ archives, database and results are kept in the work directory (default
 --refinalize).
 
 Finalize is `blastflow.results.merge_results` (the code the finalize step runs):
-blast_formatter per batch, hits.tsv, then hits.parquet. It runs in a fresh
+one blast_formatter over the merged archive straight into hits.tsv, then hits.parquet. It runs in a fresh
 Python process so its memory is its own; that process's peak RSS and the time are printed.
 
 The page: a completed job in a SQLite store points at the results; each tab

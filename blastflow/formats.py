@@ -9,6 +9,10 @@ and options. Rendering each batch alone (rather than the whole archive in one
 call) keeps every output in step with its batch even when a batch has no
 hits: SAM prints nothing at all for such a batch.
 
+The hits themselves: `tsv` is `hits.tsv` as finalize stored it (blast_formatter's own outfmt 6 bytes, no
+header; a header row of `HIT_COLUMNS` on request, cached apart); `csv` and `json` are made from it, streamed,
+with named columns (json: one object per hit, numbers as numbers).
+
 What the merges do (small pure functions, tested alone):
 
 - pairwise (0): the first batch's header, every batch's queries, the last batch's footer.
@@ -32,8 +36,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -42,13 +48,14 @@ from pathlib import Path
 
 from blastflow.confine import served
 from blastflow.errors import BackendError, InputError
-from blastflow.hits import ARCHIVE_FILE, HITS_FILE
+from blastflow.hits import ARCHIVE_FILE, HIT_COLUMNS, HITS_FILE, Hit, hit_rows, is_legacy
 from blastflow.provenance import NO_HITS_FILE, PROVENANCE_FILE, read_provenance
 from blastflow.results import FormatterError, blast_formatter
 
 __all__ = [
     "FORMATS",
     "FORMATS_DIR",
+    "HEADER_FORMATS",
     "OutputFormat",
     "ResultsSummary",
     "database_dir",
@@ -81,8 +88,12 @@ class OutputFormat:
 
 FORMATS: dict[str, OutputFormat] = {
     "tsv": OutputFormat(None, HITS_FILE, "text/tab-separated-values",
-                        "Hits table, tab-separated, one row per hit with a header row (blastflow's columns)."),
-    "csv": OutputFormat(None, "hits.csv", "text/csv", "The same hits table as comma-separated values."),
+                        "BLAST tabular as BLAST+ prints it (outfmt 6, no header): the 12 standard columns, then "
+                        "query coverage, query length, subject length and subject title."),
+    "csv": OutputFormat(None, "hits.csv", "text/csv",
+                        "The same hits as comma-separated values, with a header row naming the columns."),
+    "json": OutputFormat(None, "hits.json", "application/json",
+                         "The same hits as a JSON array of objects, one per hit: named fields, numbers as numbers."),
     "pairwise": OutputFormat(0, "pairwise.txt", "text/plain",
                              "BLAST's pairwise report (outfmt 0): every alignment drawn out, as on the NCBI site."),
     "xml": OutputFormat(5, "results.xml", "application/xml",
@@ -97,6 +108,9 @@ FORMATS: dict[str, OutputFormat] = {
 }  # fmt: skip
 
 
+HEADER_FORMATS = ("tsv",)  # the formats `formatted(..., header=True)` can prefix with a row of column names
+
+
 def formats_for(program: str) -> list[str]:
     """The formats a search of `program` has: all of them, SAM only for blastn.
 
@@ -106,27 +120,29 @@ def formats_for(program: str) -> list[str]:
     return [name for name in FORMATS if name != "sam" or program == "blastn"]
 
 
-def formatted(results_dir: Path, fmt: str, *, program: str | None = None) -> Path:
+def formatted(results_dir: Path, fmt: str, *, program: str | None = None, header: bool = False) -> Path:
     """The file of format `fmt` for the results in `results_dir`, made (and cached) on the first call.
 
     Args:
         results_dir: a finished job's results directory (`job.results_location`).
         fmt: a name in `FORMATS`.
         program: the search's BLAST program; refuses SAM for anything but blastn (None: not checked here).
+        header: prefix one row of column names (`HIT_COLUMNS`); only for `HEADER_FORMATS`.
 
     Returns:
         The path of the file: `results.asn` / `hits.tsv` themselves, else a cached file in `formats/`.
 
     Raises:
-        InputError: unknown format, or SAM for a program other than blastn.
+        InputError: unknown format, SAM for a program other than blastn, or a header for a format without one.
         BackendError: the archive (or hits file) is missing or blast_formatter cannot read it.
     """
-    spec = _check_format(fmt, program)
-    if fmt in ("archive", "tsv"):
+    spec = _check_format(fmt, program, header=header)
+    if fmt in ("archive", "tsv") and not header:
         return _source(results_dir, spec.file_name)
-    if fmt == "csv":
+    if spec.outfmt is None:
         source = _source(results_dir, HITS_FILE)
-        return _cached(results_dir, spec.file_name, source, lambda out: _tsv_to_csv(source, out))
+        name = "hits.header.tsv" if header else spec.file_name
+        return _cached(results_dir, name, source, lambda out: _TABLES[fmt](source, out))
     archive = _source(results_dir, ARCHIVE_FILE)
     failed = _error_file(results_dir, spec)
     try:
@@ -187,12 +203,9 @@ def describe_results(results_dir: Path) -> ResultsSummary:
         BackendError: `hits.tsv` is missing.
     """
     hits, queries = 0, set[str]()
-    with _source(results_dir, HITS_FILE).open(newline="", encoding="utf-8", errors="replace") as handle:
-        reader = csv.reader(handle, delimiter="\t")
-        next(reader, None)  # the header row
-        for row in reader:
-            hits += 1
-            queries.add(row[0])
+    for row in hit_rows(_source(results_dir, HITS_FILE)):
+        hits += 1
+        queries.add(row[0])
     no_hits_path = served(results_dir, NO_HITS_FILE)
     no_hits = no_hits_path.read_text(encoding="utf-8").split() if no_hits_path.is_file() else None
     files = sorted(path.name for path in results_dir.iterdir() if path.is_file())
@@ -201,9 +214,15 @@ def describe_results(results_dir: Path) -> ResultsSummary:
     return ResultsSummary(hits, len(queries), no_hits, files, made)
 
 
-def _check_format(fmt: str, program: str | None) -> OutputFormat:
+def _check_format(fmt: str, program: str | None, *, header: bool = False) -> OutputFormat:
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}", code="unknown_format")
+    if header and fmt not in HEADER_FORMATS:
+        raise InputError(
+            f"a header row applies only to {', '.join(HEADER_FORMATS)} (BLAST tabular has none); {fmt} "
+            f"{'names its columns already' if FORMATS[fmt].outfmt is None else 'has its own layout, set by BLAST'}",
+            code="header_not_available",
+        )
     if fmt == "sam" and program is not None and program != "blastn":
         raise InputError(
             f"SAM (outfmt 17) exists only for blastn (BLAST+ writes it only for nucleotide-to-nucleotide "
@@ -242,8 +261,36 @@ def _cached(results_dir: Path, name: str, source: Path, make: Callable[[Path], N
 
 
 def _tsv_to_csv(source: Path, out: Path) -> None:
-    with source.open(newline="", encoding="utf-8") as src, out.open("w", newline="", encoding="utf-8") as dst:
-        csv.writer(dst, lineterminator="\n").writerows(csv.reader(src, delimiter="\t"))
+    """The hits with a header row of `HIT_COLUMNS`, values as hits.tsv has them (BLAST's text), csv-quoted."""
+    with out.open("w", newline="", encoding="utf-8") as dst:
+        writer = csv.writer(dst, lineterminator="\n")
+        writer.writerow(HIT_COLUMNS)
+        writer.writerows(hit_rows(source))
+
+
+def _tsv_with_header(source: Path, out: Path) -> None:
+    """hits.tsv's bytes after one row of `HIT_COLUMNS`, tab-separated (a legacy file: its rows in today's order)."""
+    with source.open("rb") as src, out.open("wb") as dst:
+        dst.write(("\t".join(HIT_COLUMNS) + "\n").encode())
+        if not is_legacy(source):
+            shutil.copyfileobj(src, dst)
+            return
+        for row in hit_rows(source):
+            dst.write(("\t".join(row) + "\n").encode())
+
+
+def _tsv_to_json(source: Path, out: Path) -> None:
+    """A JSON array of one object per hit, typed (numbers are numbers), written a row at a time: never a list."""
+    with out.open("w", encoding="utf-8") as dst:
+        dst.write("[")
+        for index, row in enumerate(hit_rows(source)):
+            hit = Hit.from_row(row)
+            dst.write(",\n" if index else "\n")
+            dst.write(json.dumps({name: getattr(hit, name) for name in HIT_COLUMNS}, ensure_ascii=False))
+        dst.write("\n]\n")
+
+
+_TABLES: dict[str, Callable[[Path, Path], None]] = {"tsv": _tsv_with_header, "csv": _tsv_to_csv, "json": _tsv_to_json}
 
 
 # --------------------------------------------------------------------------------------------------------------

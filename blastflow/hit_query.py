@@ -20,10 +20,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas only where a frame is returned: finalize's questions never import it (start-up cost)
+    import pandas as pd
 
 __all__ = [
     "EVALUE_SCORE_CAP",
@@ -137,6 +139,16 @@ def _frame(path: Path, sql: str, params: dict[str, Any] | None = None) -> pd.Dat
         cursor.close()
 
 
+def _records(path: Path, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The rows of `sql` as column-named dicts, without pandas."""
+    cursor = _execute(path, sql, params)
+    try:
+        names = [column[0] for column in cursor.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
 def _row(path: Path, sql: str, params: dict[str, Any] | None = None) -> tuple[Any, ...]:
     cursor = _execute(path, sql, params)
     try:
@@ -153,7 +165,7 @@ def totals(path: Path) -> tuple[int, int]:
 
 def queries_with_hits(path: Path) -> set[str]:
     """The ids of the queries that have at least one hit."""
-    return set(_frame(path, "SELECT DISTINCT query FROM hits")["query"].tolist())
+    return {row["query"] for row in _records(path, "SELECT DISTINCT query FROM hits")}
 
 
 def count_hits(path: Path, hit_filter: HitFilter = _ALL) -> int:
@@ -251,4 +263,4 @@ def overview_rows(path: Path, query: str, limit: int = 50) -> pd.DataFrame:
 def top_hits(path: Path, limit: int = 25) -> list[dict[str, Any]]:
     """The best hits (lowest e-value, then highest bit score, then file order) as field-named rows."""
     sql = "SELECT * EXCLUDE (file_row_number) FROM hits ORDER BY evalue, bitscore DESC, file_row_number LIMIT $limit"
-    return _frame(path, sql, {"limit": int(limit)}).to_dict("records")
+    return _records(path, sql, {"limit": int(limit)})

@@ -1,13 +1,13 @@
-"""Search results: batch archives (format 11) rendered to one hits table, and merged into one archive.
+"""Search results: batch archives (format 11) merged into one archive, rendered once to one hits table.
 
-Each batch's archive is rendered with `blast_formatter -outfmt "6 <HIT_FIELDS>"`
-and the batches' hits are streamed, in batch order, to `hits.tsv` and then to
-`hits.parquet` (`blastflow.hits.tsv_to_parquet`): no step holds every hit in
-memory, so a search with millions of hits finalizes in bounded memory. The merged
-archive `results.asn` is the batch archives concatenated in order:
+The merged archive `results.asn` is the batch archives concatenated in order:
 `blast_formatter -archive results.asn` reads such a file as one search and
-renders every batch (checked against BLAST+ 2.12 in tests/test_results.py), so
-it gives any other output format for the whole search. blast_formatter reads
+renders every batch (checked against BLAST+ 2.12 in tests/test_results.py and,
+byte for byte against direct searches, in tests/ops/test_cli_results.py), so it
+gives any output format for the whole search. Its `-outfmt "6 <HIT_FIELDS>"`
+rendering IS `hits.tsv` (BLAST's bytes, never rewritten), streamed on to
+`hits.parquet` (`blastflow.hits.tsv_to_parquet`): no step holds every hit in
+memory, so a search with millions of hits finalizes in bounded memory. blast_formatter reads
 subject titles from the database, by the name or path the search gave BLAST, so
 the database must be on this machine: `Backend.results_database` makes it so
 and names the directory passed to blast_formatter as BLASTDB (`find_database`
@@ -16,20 +16,18 @@ says where this machine already has one).
 
 from __future__ import annotations
 
-import csv
 import glob
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from blastflow.errors import BackendError
 from blastflow.hits import (
     ARCHIVE_FILE,
-    HIT_COLUMNS,
     HIT_FIELDS,
     HITS_FILE,
     PARQUET_FILE,
@@ -44,8 +42,6 @@ __all__ = [
     "FormatterError", "Results", "blast_formatter", "find_database", "merge_archives", "merge_results", "render_hits",
 ]
 
-_FIELDS = HIT_FIELDS.split()
-_TITLE = _FIELDS.index("stitle")  # the one free-text field: a title may hold tabs
 _RENDER_TIMEOUT_S = 3600
 
 
@@ -79,7 +75,7 @@ def render_hits(archive: Path, *, what: str = "", blastdb: Path | None = None) -
     with tempfile.TemporaryDirectory(prefix="blastflow-render-") as tmp:
         out = _format(archive, Path(tmp) / "hits.tsv", what=what, blastdb=blastdb)
         with out.open(encoding="utf-8", errors="replace") as handle:
-            return list(parse_outfmt6(_untab_titles(handle)))
+            return list(parse_outfmt6(handle))
 
 
 def _format(archive: Path, out: Path, *, what: str, blastdb: Path | None) -> Path:
@@ -146,17 +142,6 @@ def find_database(db: str, molecule: Molecule) -> Path | None:
     return None
 
 
-def _untab_titles(lines: Iterable[str]) -> Iterator[str]:
-    """Rows with any tab inside the subject title turned into a space, so each row has one field per column."""
-    extra_allowed = len(_FIELDS)
-    for line in lines:
-        parts = line.rstrip("\n").split("\t")
-        extra = len(parts) - extra_allowed
-        if extra > 0 and not line.startswith("#"):
-            parts = [*parts[:_TITLE], " ".join(parts[_TITLE : _TITLE + extra + 1]), *parts[_TITLE + extra + 1 :]]
-        yield "\t".join(parts)
-
-
 def merge_archives(archives: Sequence[Path], dest: Path) -> Path:
     """Concatenate batch archives, in order, into one archive blast_formatter reads as a whole."""
     with dest.open("wb") as out:
@@ -169,7 +154,7 @@ def merge_archives(archives: Sequence[Path], dest: Path) -> Path:
 def merge_results(
     archives: Sequence[Path], dest_dir: Path, *, program: str | None = None, blastdb: Path | None = None
 ) -> Results:
-    """Merge the batch archives into `results.asn` and render it, once, to `hits.tsv` and `hits.parquet`.
+    """Merge the batch archives into `results.asn` and render it, once, into `hits.tsv`, then `hits.parquet`.
 
     One blast_formatter over the merged archive (the archives concatenated: it reads them as one): a search of
     29 batches starts one process, not 29. Only when that fails are the batches rendered one by one, to name
@@ -190,28 +175,27 @@ def merge_results(
     dest_dir.mkdir(parents=True, exist_ok=True)
     archive_path = merge_archives(archives, dest_dir / ARCHIVE_FILE)
     hits_path = dest_dir / HITS_FILE
-    with hits_path.open("w", newline="") as handle, tempfile.TemporaryDirectory(prefix="blastflow-render-") as tmp:
-        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")  # as `write_hits` writes it
-        writer.writerow(HIT_COLUMNS)
-        count = _render_once(archives, archive_path, Path(tmp), writer.writerow, program=program, blastdb=blastdb)
+    with tempfile.TemporaryDirectory(prefix=".render-", dir=dest_dir) as tmp:  # beside hits.tsv: renamed into place
+        rendered = _render_once(archives, archive_path, Path(tmp), program=program, blastdb=blastdb)
+        os.replace(rendered, hits_path)  # whole or not at all: a failed render leaves no half hits.tsv
     parquet_path = dest_dir / PARQUET_FILE
-    tsv_to_parquet(hits_path, parquet_path)
+    count = tsv_to_parquet(hits_path, parquet_path)
     return Results(hits_path=hits_path, archive_path=archive_path, hit_count=count, parquet_path=parquet_path)
 
 
 def _render_once(
-    archives: Sequence[Path], merged: Path, tmp: Path, write_row: Callable[[list[str]], object], *,
-    program: str | None, blastdb: Path | None,
-) -> int:
-    """The merged archive's rows, through one blast_formatter; the hit count (0 without any batch)."""
+    archives: Sequence[Path], merged: Path, tmp: Path, *, program: str | None, blastdb: Path | None
+) -> Path:
+    """blast_formatter's outfmt 6 of the merged archive, through one process (an empty file without any batch)."""
+    out = tmp / HITS_FILE
     if not archives:
-        return 0
+        out.touch()
+        return out
     try:
-        rendered = blast_formatter(merged, tmp / "hits.tsv", f"6 {HIT_FIELDS}", blastdb=blastdb)
+        return blast_formatter(merged, out, f"6 {HIT_FIELDS}", blastdb=blastdb)
     except BackendError:
         _name_the_unreadable_batch(archives, tmp, program=program, blastdb=blastdb)
         raise
-    return _append_rows(rendered, write_row)
 
 
 def _name_the_unreadable_batch(
@@ -221,14 +205,3 @@ def _name_the_unreadable_batch(
     label = f"the {program} results of" if program else "the results of"
     for archive in archives:
         _format(archive, tmp / "batch.tsv", what=f"{label} {archive.stem}", blastdb=blastdb)
-
-
-def _append_rows(rendered: Path, write_row: Callable[[list[str]], object]) -> int:
-    """Copy one batch's blast_formatter rows (titles untabbed, comments skipped) to the hits file; count them."""
-    count = 0
-    with rendered.open(encoding="utf-8", errors="replace") as handle:
-        for line in _untab_titles(handle):
-            if line and not line.startswith("#"):
-                write_row(line.split("\t"))
-                count += 1
-    return count

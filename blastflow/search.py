@@ -93,6 +93,7 @@ class PreparedRun(BaseModel):
     query_length: int = 0
     results_location: str = ""  # local directory or bucket URL
     query_file: Path | None = None  # the whole query as searched, when the backend sizes the batches itself
+    batching: str = ""  # why this many batches, in words, for the prepare step's log (may be empty)
 
     @property
     def run_file(self) -> Path:

@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, get_args
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
 
@@ -22,6 +22,7 @@ from blastflow.search import Program
 
 if TYPE_CHECKING:
     from blastflow.store.base import StateStore
+    from ops.run_display import Followed
 
 app = typer.Typer(help="BLAST searches orchestrated by Prefect, with live state you can watch.", no_args_is_help=True)
 
@@ -74,9 +75,22 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check everything and show the backend config; submit nothing")
     ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show Prefect's log lines instead of the progress display")
+    ] = False,
 ) -> None:
-    """Run a BLAST search through the Prefect flow and print where the results are."""
+    """Run a BLAST search through the Prefect flow and print where the results are.
+
+    Prints the job id first, then its progress (a live display on a terminal, plain lines otherwise) and a
+    summary. The search runs in a process of its own, on the `blastflow up` server when that runs (else on
+    Prefect's temporary server); its output goes to <data dir>/logs/run-<job id>.log unless --verbose.
+    Ctrl-C asks whether to cancel the job or leave it running (without a terminal: left running).
+
+    Exit codes: 0 the job completed; 1 it failed or was cancelled elsewhere (its error on stderr);
+    2 a usage error; 130 interrupted by Ctrl-C (the job cancelled, or left running).
+    """
     _run_search(
+        verbose=verbose,
         query=query,
         db=db,
         program=program.value,
@@ -91,13 +105,22 @@ def run(
 
 
 @app.command()
-def demo() -> None:
-    """A real search on the bundled sample data: fire ant transcripts (blastx) against its proteins."""
-    from flows.blast_search import SAMPLE_PROTEINS, SAMPLE_TRANSCRIPTS
+def demo(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show Prefect's log lines instead of the progress display")
+    ] = False,
+) -> None:
+    """A real search on the bundled sample data: fire ant transcripts (blastx) against its proteins.
 
+    Runs as `blastflow run` does (same display, Ctrl-C and exit codes).
+    """
+    from blastflow.settings import SAMPLE_DATA_DIR
+
+    samples = SAMPLE_DATA_DIR / "sinvicta"  # flows.blast_search's samples, without importing Prefect here
     _run_search(
-        query=SAMPLE_TRANSCRIPTS,
-        db=SAMPLE_PROTEINS,
+        verbose=verbose,
+        query=str(samples / "Sinvicta2-2-3.cdna.subset.fasta"),
+        db=str(samples / "Sinvicta2-2-3.prot.subset.fasta"),
         program="blastx",
         options="",
         evalue=1e-10,
@@ -142,21 +165,69 @@ def _allow_current_directory() -> None:
     get_settings.cache_clear()
 
 
-def _run_search(**params: object) -> None:
-    from flows.blast_search import blast_search
+def _run_search(*, verbose: bool = False, **params: object) -> None:
+    """The job id first, then the search in a process of its own, followed here; a dry run stays here (quick)."""
+    from blastflow.model import new_job_id
 
+    job_id = new_job_id()
+    typer.echo(f"Job {job_id}")
     _allow_current_directory()
     params["query"] = _query_argument(str(params["query"]))
+    if params.pop("dry_run", False):
+        _dry_run(job_id, params)
+        return
+    followed, log = _follow_search(job_id, params, verbose=verbose)
+    _finish(followed, log)
+
+
+def _dry_run(job_id: str, params: dict[str, object]) -> None:
+    from flows.blast_search import blast_search
+
     try:
-        result = blast_search(**params)  # type: ignore[arg-type]
+        result = blast_search(**params, job_id=job_id, dry_run=True)  # type: ignore[arg-type]
     except BlastflowError as exc:
         raise _fail(str(exc)) from exc
     except Exception as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from exc
-    if result.get("dry_run"):
-        _print_dry_run(result)
+    _print_dry_run(result)
+
+
+def _follow_search(job_id: str, params: dict[str, object], *, verbose: bool) -> tuple[Followed, Path | None]:
+    """Start the search process (on the `blastflow up` server when it answers) and follow it to its end."""
+    from blastflow.settings import get_settings
+    from ops import run_display, search_process
+
+    data_dir = get_settings().data_dir
+    api = search_process.stack_api(os.environ, data_dir)
+    log = None if verbose else search_process.log_path(data_dir, job_id)
+    env = {**os.environ, **(api.env() if api else {})}
+    process = search_process.start({**params, "job_id": job_id}, env, log)
+    mode = "quiet" if verbose else "live" if sys.stdout.isatty() else "plain"
+    followed = run_display.follow(process, job_id, _store(), mode=mode, stack_api_url=api.url if api else None)
+    return followed, log
+
+
+def _finish(followed: Followed, log: Path | None) -> None:
+    """The summary, and the exit code: 0 only for a completed job; its error on stderr otherwise."""
+    from blastflow.run_progress import EXIT_INTERRUPTED, EXIT_OK
+
+    job = followed.job
+    if followed.code == EXIT_INTERRUPTED:
+        raise typer.Exit(followed.code)
+    if job is not None:
+        typer.echo("")
+        _print_job(job)
+    if followed.code == EXIT_OK and job is not None:
+        typer.echo(f"\nHits: {job.steps[StepName.FINALIZE].counters.get('hits', 0):,}  "
+                   f"(blastflow results {job.job_id})")
+        typer.echo(f"Watch it: blastflow ui   then open the job {job.job_id}")
         return
-    _print_result(result)
+    where = f"the search process's log: {log}" if log is not None else "Prefect's log lines above"
+    if job is not None and job.error:
+        raise _fail(f"{job.error}\n  ({where})", code=followed.code)
+    state = f"it is still {job.phase.value}" if job is not None else "it never recorded the job"
+    raise _fail(f"the search process ended (exit code {followed.process_code}) but {state}; see {where}",
+                code=followed.code)
 
 
 def _print_result(result: dict[str, object]) -> None:
@@ -313,7 +384,6 @@ def _cancel_flow_run(job: JobRecord) -> bool:
     from uuid import UUID
 
     import httpx
-    from prefect.client.orchestration import get_client
     from prefect.client.schemas.responses import SetStateStatus
     from prefect.exceptions import ObjectNotFound
     from prefect.states import Cancelling
@@ -322,8 +392,11 @@ def _cancel_flow_run(job: JobRecord) -> bool:
 
     if not job.flow_run_id:
         return False
+    client = _worker_server_client()
+    if client is None:
+        return False
     try:
-        with get_client(sync_client=True) as client:
+        with client:
             run = client.read_flow_run(UUID(job.flow_run_id))
             if run.deployment_id is None or run.state is None or run.state.type.value not in LIVE_RUN_STATES:
                 return False
@@ -334,6 +407,23 @@ def _cancel_flow_run(job: JobRecord) -> bool:
         typer.echo("The Prefect API (PREFECT_API_URL) cannot be reached: cancelling the job here")
         return False
     return asked.status is SetStateStatus.ACCEPT  # refused: the run ended meanwhile
+
+
+def _worker_server_client() -> Any:
+    """A client of the server a worker could run the job from: PREFECT_API_URL's, else the `blastflow up` stack's.
+
+    None when there is neither: a temporary server has no workers, and starting one only to ask costs seconds.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.settings import get_current_settings
+
+    from blastflow.settings import get_settings
+    from ops.search_process import stack_api
+
+    if get_current_settings().api.url:
+        return get_client(sync_client=True)
+    api = stack_api(os.environ, get_settings().data_dir)
+    return api.client() if api is not None else None
 
 
 def _wait_until_ended(store: StateStore, job_id: str, wait_s: float) -> JobRecord | None:
@@ -470,24 +560,35 @@ def stack_status() -> None:
 def results(
     job_id: str,
     fmt: Annotated[
-        str | None, typer.Option("--format", help="tsv, csv, pairwise, xml, tabular-comments, sam or archive")
+        str | None,
+        typer.Option("--format", help="tsv (BLAST's outfmt 6 bytes), csv, json, pairwise, xml, tabular-comments, "
+                                      "sam or archive"),
     ] = None,
     out: Annotated[
         str | None, typer.Option("--out", help="Write the format to this file ('-': to standard output)")
     ] = None,
+    header: Annotated[
+        bool, typer.Option("--header", help="tsv only: first a row of column names (BLAST's tabular has none)")
+    ] = False,
 ) -> None:
-    """A finished job's results: a summary, or one output format (made from the stored BLAST archive, cached)."""
+    """A finished job's results: a summary, or one output format (made from the stored BLAST archive, cached).
+
+    tsv is hits.tsv: BLAST+'s own `-outfmt "6 std qcovs qlen slen stitle"` (the 12 standard columns, then query
+    coverage, query and subject lengths, subject title); csv and json name their columns.
+    """
     import shutil
 
     from blastflow.formats import formatted
 
     job = _job(job_id)
+    if header and fmt is None:
+        raise _fail("--header applies to a format: use --format tsv --header", code=2)
     results_dir = _results_dir(job)
     if fmt is None:
         _print_results_summary(job, results_dir)
         return
     try:
-        path = formatted(results_dir, fmt, program=job.program or None)
+        path = formatted(results_dir, fmt, program=job.program or None, header=header)
     except BlastflowError as exc:
         raise _fail(str(exc)) from exc
     if out is None:

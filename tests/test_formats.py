@@ -9,6 +9,8 @@ recomputes (pairwise Lambda/K/H and effective search space; XML Statistics_*) an
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import re
 import shutil
@@ -22,7 +24,7 @@ from blastflow.backends.local.run_files import LocalConfig
 from blastflow.batch import write_batches
 from blastflow.errors import BackendError, InputError
 from blastflow.formats import FORMATS, formats_for, formatted, known_problem, merge_sam, split_archive
-from blastflow.hits import ARCHIVE_FILE, HITS_FILE
+from blastflow.hits import ARCHIVE_FILE, HIT_COLUMNS, HITS_FILE, Hit, read_hits, write_hits
 from blastflow.options import search_options
 from blastflow.query import read_fasta
 from blastflow.results import merge_results
@@ -141,12 +143,54 @@ def test_archive_and_tsv_are_the_stored_files(searches: dict) -> None:
     assert formatted(search["results"], "tsv") == search["results"] / HITS_FILE
 
 
-def test_csv_is_the_hits_table_as_csv(searches: dict) -> None:
-    search = searches["blastp"]
-    rows = (search["results"] / HITS_FILE).read_text().splitlines()
-    lines = formatted(search["results"], "csv").read_text().splitlines()
-    assert len(lines) == len(rows) > 1
-    assert lines[0] == rows[0].replace("\t", ",")
+def test_csv_and_json_are_the_hits_with_named_columns(searches: dict) -> None:
+    """csv: a header row, then BLAST's text of each field; json: one typed object per hit, in the same order."""
+    results = searches["blastp"]["results"]
+    lines = (results / HITS_FILE).read_text().splitlines()
+    with formatted(results, "csv").open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == list(HIT_COLUMNS)
+    assert rows[1:] == [line.split("\t", len(HIT_COLUMNS) - 1) for line in lines] and len(lines) > 1
+    objects = json.loads(formatted(results, "json").read_text())
+    assert [Hit(**obj) for obj in objects] == read_hits(results / HITS_FILE)
+    assert type(objects[0]["evalue"]) is float and type(objects[0]["length"]) is int
+
+
+def test_json_keeps_tiny_e_values_as_numbers_and_titles_as_text(tmp_path: Path) -> None:
+    hit = Hit("q1", "s1", 100.0, 300, 0, 0, 1, 300, 1, 300, 3.8e-149, 407.0, 100.0, 300, 300, 'a "kinase"\tlike')
+    write_hits(tmp_path / HITS_FILE, [hit])
+    text = formatted(tmp_path, "json").read_text()
+    assert '"evalue": 3.8e-149' in text and json.loads(text) == [{n: getattr(hit, n) for n in HIT_COLUMNS}]
+    (tmp_path / "none").mkdir()
+    write_hits(tmp_path / "none" / HITS_FILE, [])
+    assert json.loads(formatted(tmp_path / "none", "json").read_text()) == []
+
+
+def test_a_hits_file_of_the_old_layout_gives_the_same_named_formats(tmp_path: Path) -> None:
+    """A job finished before hits.tsv was BLAST's bytes (header row, title third): csv, json, a headed tsv and
+    the summary read it by its header, in today's column order."""
+    from blastflow.formats import describe_results
+    from blastflow.hits import LEGACY_COLUMNS
+
+    hit = Hit("q1", "s1", 99.5, 300, 1, 0, 1, 300, 1, 300, 1e-100, 500.0, 100.0, 300, 310, "a kinase")
+    rows = ["\t".join(LEGACY_COLUMNS), "\t".join(str(getattr(hit, name)) for name in LEGACY_COLUMNS)]
+    (tmp_path / HITS_FILE).write_text("\n".join(rows) + "\n")
+    today = "\t".join(str(getattr(hit, name)) for name in HIT_COLUMNS)
+    assert formatted(tmp_path, "tsv", header=True).read_text() == "\t".join(HIT_COLUMNS) + "\n" + today + "\n"
+    assert json.loads(formatted(tmp_path, "json").read_text()) == [{n: getattr(hit, n) for n in HIT_COLUMNS}]
+    assert formatted(tmp_path, "csv").read_text().splitlines() == [",".join(HIT_COLUMNS), today.replace("\t", ",")]
+    assert (describe_results(tmp_path).hits, describe_results(tmp_path).queries_with_hits) == (1, 1)
+
+
+def test_a_header_row_only_for_tsv(searches: dict) -> None:
+    results = searches["blastp"]["results"]
+    headed = formatted(results, "tsv", header=True)
+    assert headed.read_bytes() == ("\t".join(HIT_COLUMNS) + "\n").encode() + (results / HITS_FILE).read_bytes()
+    assert headed.parent.name == "formats"  # hits.tsv itself stays BLAST's bytes
+    for fmt in ("csv", "xml"):
+        with pytest.raises(InputError, match=f"a header row applies only to tsv .*; {fmt} ") as err:
+            formatted(results, fmt, header=True)
+        assert err.value.code == "header_not_available"
 
 
 def test_a_second_call_uses_the_cached_file(searches: dict, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -175,7 +219,7 @@ def test_sam_is_refused_for_blastp(searches: dict) -> None:
 
 
 def test_an_unknown_format_lists_the_names(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="unknown format 'html': choose one of tsv, csv, pairwise, xml"):
+    with pytest.raises(InputError, match="unknown format 'html': choose one of tsv, csv, json, pairwise, xml"):
         formatted(tmp_path, "html")
 
 

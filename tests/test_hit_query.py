@@ -12,8 +12,8 @@ from blastflow.hits import Hit, tsv_to_parquet, write_hits
 
 
 def _hit(query: str, subject: str, evalue: float, identity: float, bits: float, q: tuple[int, int] = (1, 100)) -> Hit:
-    return Hit(query, subject, f"{subject} kinase", identity, 100, 1, 0, q[0], q[1], 1, 100, evalue, bits, 80.0, 300,
-               400)  # fmt: skip
+    return Hit(query, subject, identity, 100, 1, 0, q[0], q[1], 1, 100, evalue, bits, 80.0, 300, 400,
+               f"{subject} kinase")  # fmt: skip
 
 
 HITS = [

@@ -24,6 +24,7 @@ __all__ = ["render_downloads"]
 _LABELS = {
     "tsv": "Hits (TSV)",
     "csv": "Hits (CSV)",
+    "json": "Hits (JSON)",
     "pairwise": "Pairwise alignments (outfmt 0)",
     "xml": "BLAST XML (outfmt 5)",
     "tabular-comments": "Tabular with comments (outfmt 7)",

@@ -90,7 +90,9 @@ def prepare(ctx: StepContext, spec: SearchSpec) -> PreparedRun:
 
 
 def _batches_text(run: PreparedRun) -> str:
-    """How the query is batched: by us, or (no batch length asked for) by ElasticBLAST's own tuner."""
+    """How the query is batched: by us (and why, when the backend says), or by ElasticBLAST's own tuner."""
+    if run.batching:
+        return run.batching
     if run.batches:
         return f"{len(run.batches)} batches for backend {run.backend}"
     return f"batches sized by the {run.backend} backend itself"

@@ -55,13 +55,16 @@ def test_ui_bench_renders_the_long_log_tail_and_the_list(
 
 
 @needs_blast
-def test_overhead_smoke_pipeline_gives_the_direct_hits(prefect_api: str) -> None:
+def test_overhead_smoke_runs_on_the_server_and_as_a_new_user_give_the_raw_hits(prefect_api: str) -> None:
+    # (b) on the session's server (CI skips `blastflow up`), (c) with Prefect's temporary server.
     (comparison,) = bench("bench_overhead").main(["--smoke", "--api-url", prefect_api])
-    (pipeline,) = comparison.pipeline.values()
-    assert comparison.direct[0].rows > 0
-    assert [run.rows for run in pipeline] == [comparison.direct[0].rows]
+    (raw,), (stack,), (new_user,) = comparison.runs["raw"], comparison.runs["stack"], comparison.runs["new user"]
+    assert raw.rows > 0 and stack.rows == new_user.rows == raw.rows
     assert comparison.same_hits()
-    assert set(pipeline[0].split) == {"start-up", "prepare", "submit", "BLAST", "poll slack", "finalize", "exit"}
+    assert stack.on_stack  # its flow run is on the given server
+    assert stack.peak_kib["python"] > 0 and new_user.peak_kib["BLAST"] > 0  # the detached BLAST processes found
+    split = {"start-up", "prepare", "submit", "BLAST", "poll slack", "finalize", "exit"}
+    assert set(stack.split) == set(new_user.split) == split
 
 
 @needs_blast

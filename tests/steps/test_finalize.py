@@ -115,8 +115,8 @@ def test_finalize_counts_and_best_hits_come_from_the_parquet_file(
     """Counts, the summary's table and the artifact's top hits are DuckDB's answers over hits.parquet."""
     from blastflow.hits import Hit, tsv_to_parquet, write_hits
 
-    hits = [Hit(f"q{n % 4}", f"s{n}", f"title {n}", 90.0, 100, 1, 0, 1, 100, 1, 100, 10.0**-n, float(n), 80.0,
-                100, 120) for n in range(40)]  # fmt: skip
+    hits = [Hit(f"q{n % 4}", f"s{n}", 90.0, 100, 1, 0, 1, 100, 1, 100, 10.0**-n, float(n), 80.0, 100, 120,
+                f"title {n}") for n in range(40)]  # fmt: skip
     backend = ScriptedBackend(pod_logs=[{"batch_000": "run end 000 0\n"}], archives=[tmp_path / "batch_000.asn"])
 
     def merge(found: list[Path], dest: Path, *, program: str | None = None, blastdb: Path | None = None) -> Results:

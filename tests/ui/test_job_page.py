@@ -180,8 +180,9 @@ def test_plots_and_downloads_tabs(seeded: Any, page: Callable[..., AppTest]) -> 
     assert at.selectbox(key="overview_query").value == "SINV_00001-PA"
     at = page(job_id, tab="Downloads")
     labels = [b.proto.label for b in at.get("download_button")]
-    assert labels == ["Hits (TSV)", "Hits (CSV)", "Pairwise alignments (outfmt 0)", "BLAST XML (outfmt 5)",
-                      "Tabular with comments (outfmt 7)", "BLAST archive (ASN.1, outfmt 11)"]  # blastx: no SAM
+    assert labels == ["Hits (TSV)", "Hits (CSV)", "Hits (JSON)", "Pairwise alignments (outfmt 0)",
+                      "BLAST XML (outfmt 5)", "Tabular with comments (outfmt 7)",
+                      "BLAST archive (ASN.1, outfmt 11)"]  # blastx: no SAM
 
 
 def test_completion_while_on_run_switches_to_descriptions_once(

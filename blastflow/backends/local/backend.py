@@ -96,7 +96,7 @@ class LocalBackend:
             BackendError: BLAST+ is missing or makeblastdb failed.
         """
         # Imported here, not at the top: the submit child and `status` never need Biopython or makeblastdb.
-        from blastflow.backends.local.batch_size import default_batch_len
+        from blastflow.backends.local.batch_size import plan_by_work
         from blastflow.backends.local.database import FastaDatabase, resolve_database
         from blastflow.batch import write_batches
 
@@ -106,19 +106,23 @@ class LocalBackend:
         blast = _blast_executable(search.program)
         _check_workdir(workdir, building_db=isinstance(db, FastaDatabase))
         slots = self.settings.max_parallel_batches
-        batch_len = search.spec.batch_len or default_batch_len(search.program, search.query.total_length, slots)
+        lengths = [record.length for record in search.query.records]
+        batching = plan_by_work(
+            search.program, search.options, lengths, db.residues,
+            cores=available_cores(), slots=slots, asked=search.spec.batch_len,
+        )  # fmt: skip
         with _staging(workdir) as staging:
             database = _database_in(db, staging, workdir)
             batches = [
                 batch.model_copy(update={"path": workdir / "query_batches" / batch.path.name})
-                for batch in write_batches(search.query.records, batch_len, staging / "query_batches")
+                for batch in write_batches(search.query.records, batching.batch_len, staging / "query_batches")
             ]
-            run = self._prepared_run(job_id, search, workdir, database, batches)
+            run = self._prepared_run(job_id, search, workdir, database, batches, batching.reason)
             _write_job_files(staging, run, self._config(run, blast, slots))
         return run
 
     def _prepared_run(
-        self, job_id: str, search: CheckedSearch, workdir: Path, database: Database, batches: list[Batch]
+        self, job_id: str, search: CheckedSearch, workdir: Path, database: Database, batches: list[Batch], why: str
     ) -> PreparedRun:
         return PreparedRun(
             job_id=job_id,
@@ -134,6 +138,7 @@ class LocalBackend:
             query_count=search.query.count,
             query_length=search.query.total_length,
             results_location=str(workdir / "results"),
+            batching=why,
         )
 
     def _config(self, run: PreparedRun, blast: str, slots: int) -> LocalConfig:

@@ -35,7 +35,8 @@ BLAST_DB_EXTENSIONS = frozenset(
 )
 _FASTA_SUFFIXES = (".fasta", ".fas", ".fa", ".fna", ".faa", ".ffn", ".frn", ".mpfa", ".fsa", ".seq")
 _LOCAL_ID_MAX = 50  # makeblastdb -parse_seqids rejects longer local ids
-_INFO = re.compile(r"^\s*([\d,]+) sequences; ([\d,]+) total (bases|residues)", re.MULTILINE)
+# "N sequences; M total residues|bases" (BLAST+ 2.12), "... total letters" in other versions: M sizes the batches.
+_INFO = re.compile(r"^\s*([\d,]+) sequences; ([\d,]+) total (bases|residues|letters)", re.MULTILINE)
 _TITLE = re.compile(r"^Database: (.*)$", re.MULTILINE)
 _TOOL_TIMEOUT_S = 120
 

@@ -20,6 +20,7 @@ import pytest
 from Bio import SeqIO
 
 from blastflow.backends import get_backend
+from blastflow.backends.local import batch_size
 from blastflow.backends.local.backend import LocalBackend, available_cores
 from blastflow.backends.local.run_files import (
     LocalConfig,
@@ -163,10 +164,35 @@ def test_prepare_writes_the_job_and_starts_nothing(sample: dict[str, Path], tmp_
         backend.fetch_results(run, tmp_path / "results")
 
 
-def test_default_batch_len_fills_the_parallel_slots(sample: dict[str, Path], tmp_path: Path) -> None:
-    spec = check_search(_blastp(sample, batch_len=None))
-    run = _backend(tmp_path, parallel=2).prepare("job-2", spec, tmp_path / "job-2")
-    assert 2 <= len(run.batches) <= 3
+@pytest.mark.parametrize("work", ["short", "long"])
+def test_default_batching_by_work_gives_the_direct_hits(
+    work: str, sample: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small search is one batch on every core; forced to count as long (no one-batch threshold) it is split
+    into one batch per slot. Either way the hits are one raw BLAST+ run's, query-subject pair for pair."""
+    if work == "long":
+        monkeypatch.setattr(batch_size, "ONE_BATCH_S", 0.0)
+    backend = _backend(tmp_path, parallel=2)
+    run = backend.prepare("job-2", check_search(_blastp(sample, batch_len=None)), tmp_path / "job-2")
+    cores = available_cores()
+    if work == "short":
+        assert len(run.batches) == 1 and run.batching == f"1 batch: <1 s of blastp work on all {cores} cores"
+        assert LocalConfig.model_validate_json(run.config_path.read_text()).threads_per_pod == cores
+    else:
+        assert len(run.batches) == 2 and run.batching.startswith("2 batches: <1 s of blastp work")
+    try:
+        assert _submit(backend, run).returncode == 0
+        _wait(lambda: backend.status(run).state is not RunState.RUNNING, "the run to end")
+    finally:
+        _kill_leftovers(run)
+    assert backend.status(run).state is RunState.SUCCESS
+    hits = merge_results(backend.fetch_results(run, tmp_path / "archives"), tmp_path / "results").hits
+    direct = subprocess.run(
+        ["blastp", "-query", str(sample["query"]), "-db", run.database, "-outfmt", "6 qseqid sseqid", *run.options],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert [(h.query, h.subject) for h in hits] == [tuple(line.split("\t")) for line in direct.splitlines()]
+    assert len(hits) > 20
 
 
 BAD_INPUTS = {
