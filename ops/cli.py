@@ -200,10 +200,14 @@ def _follow_search(job_id: str, params: dict[str, object], *, verbose: bool) -> 
     data_dir = get_settings().data_dir
     api = search_process.stack_api(os.environ, data_dir)
     log = None if verbose else search_process.log_path(data_dir, job_id)
-    env = {**os.environ, **(api.env() if api else {})}
-    process = search_process.start({**params, "job_id": job_id}, env, log)
+    server, extra = None, api.env() if api else {}
+    if api is None and not os.environ.get("PREFECT_API_URL"):  # Prefect's temporary server, started beside it
+        server, extra = search_process.start_temporary_server(os.environ, log)
+    process = search_process.start({**params, "job_id": job_id}, {**os.environ, **extra}, log)
     mode = "quiet" if verbose else "live" if sys.stdout.isatty() else "plain"
     followed = run_display.follow(process, job_id, _store(), mode=mode, stack_api_url=api.url if api else None)
+    if server is not None and process.poll() is not None:  # ended (or was ended) without stopping its server
+        search_process.stop_temporary_server(server.pid)
     return followed, log
 
 

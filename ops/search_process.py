@@ -7,18 +7,24 @@ output goes to a log file in the data dir (or to the terminal with `--verbose`).
 imported only in that process: the CLI that starts it stays quick.
 
 When PREFECT_API_URL is unset and the `blastflow up` stack answers, the process gets the stack's API (and its
-auth string, through the environment only), so the run shows in the stack's UI; otherwise Prefect starts its
-temporary server in the process, as a direct call of the flow does.
+auth string, through the environment only), so the run shows in the stack's UI. Otherwise the CLI starts
+Prefect's temporary server itself, the way Prefect does (`temporary_server_argv`), at the same moment as the
+search process: the server's start-up (a Python importing Prefect's server, its SQLite database) overlaps the
+search process importing Prefect and the flow, instead of following it. The server runs in the search
+process's group (ended with it) and the search process stops it when the flow is done.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,9 +33,14 @@ if TYPE_CHECKING:
     from ops.prefect_admin import PrefectApi
     from ops.stack_files import StackStatus
 
-__all__ = ["END_GRACE_S", "end", "flow_run_link", "log_path", "main", "stack_api", "stack_api_url", "start"]
+__all__ = [
+    "END_GRACE_S", "SERVER_PID_ENV", "end", "flow_run_link", "log_path", "main", "stack_api", "stack_api_url", "start",
+    "start_temporary_server", "stop_temporary_server", "temporary_server_argv",
+]
 
 END_GRACE_S = 10.0  # between SIGTERM and SIGKILL of the search process's group
+_SERVER_APP = "prefect.server.api.server:create_app"
+SERVER_PID_ENV = "BLASTFLOW_TEMPORARY_SERVER_PID"  # set for the search process: the server it waits for and stops
 
 
 def stack_api_url(environ: Mapping[str, str], stack: StackStatus) -> str | None:
@@ -111,17 +122,82 @@ def end(process: subprocess.Popen[bytes], grace_s: float = END_GRACE_S) -> None:
             continue
 
 
+def temporary_server_argv(port: int) -> tuple[list[str], dict[str, str]]:
+    """The command and extra environment of Prefect's temporary server on `port`, as Prefect itself starts it.
+
+    Taken from prefect/server/api/server.py, `SubprocessASGIServer._run_uvicorn_command` (Prefect 3.4–3.9): uvicorn
+    on Prefect's app factory, the UI off, the server marked ephemeral (its services for a single client).
+    """
+    spec = importlib.util.find_spec("prefect")  # where Prefect is, without importing it here
+    assert spec is not None and spec.submodule_search_locations
+    app_dir = str(Path(next(iter(spec.submodule_search_locations))).parent)
+    argv = [sys.executable, "-m", "uvicorn", "--app-dir", app_dir, "--factory", _SERVER_APP,
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on"]
+    return argv, {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+
+
+def _free_port() -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_temporary_server(env: Mapping[str, str], log: Path | None) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    """Start Prefect's temporary server for one search; the server and what the search process's environment adds.
+
+    In a session of its own (a terminal's Ctrl-C is the CLI's); the search process stops it when its flow is
+    done (`SERVER_PID_ENV`), the CLI when it ends the search process.
+    """
+    port = _free_port()
+    argv, extra = temporary_server_argv(port)
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as files:
+        out = files.enter_context(open(log, "ab")) if log is not None else None  # None: shown, as with --verbose
+        server = subprocess.Popen(argv, env={**env, **extra}, stdin=subprocess.DEVNULL, stdout=out,
+                                  stderr=subprocess.STDOUT if out else None, start_new_session=True)
+    return server, {"PREFECT_API_URL": f"http://127.0.0.1:{port}/api", SERVER_PID_ENV: str(server.pid)}
+
+
+def stop_temporary_server(pid: int) -> None:
+    """SIGTERM to the temporary server `pid`, if that pid is still one (never to a process that took its number)."""
+    with contextlib.suppress(OSError):
+        if _SERVER_APP.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+            os.kill(pid, signal.SIGTERM)
+
+
+def _wait_for_server(api_url: str, timeout_s: float) -> None:
+    """Until the temporary server answers its health check (Prefect's own wait, with its timeout setting)."""
+    import httpx  # Prefect's own client library, already loaded with the flow
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Prefect's temporary server at {api_url} did not answer within {timeout_s:.0f} s")
+        time.sleep(0.1)
+
+
 def main() -> int:
     """The search process: the parameters from stdin, the flow, 0 when the search completed."""
     params = json.load(sys.stdin)
     from blastflow.sanitise import sanitise
     from flows.blast_search import blast_search
 
+    server_pid = os.environ.get(SERVER_PID_ENV)
     try:
+        if server_pid:  # the flow's imports above overlapped the server's start; now it must answer
+            _wait_for_server(os.environ["PREFECT_API_URL"],
+                             float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")))
         blast_search(**params)
     except Exception as exc:  # the job row holds the error too; this line is for the log
         print(f"error: {sanitise(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
         return 1
+    finally:
+        if server_pid:
+            stop_temporary_server(int(server_pid))
     return 0
 
 

@@ -6,6 +6,7 @@ Its run itself (a real search, on a terminal and without one) is in tests/ops/te
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.search_process import end, flow_run_link, stack_api
+from ops.search_process import end, flow_run_link, stack_api, stop_temporary_server, temporary_server_argv
 from ops.stack_files import StackFiles
 from tests.doubles.faultkit import live_pids
 
@@ -80,4 +81,39 @@ def test_end_stops_the_search_process_and_everything_in_its_group(tmp_path: Path
     end(process, grace_s=0.5)
 
     assert process.returncode is not None
+    deadline = time.monotonic() + 10  # the group's SIGKILL reaches the child a moment after its parent is reaped
+    while live_pids([child]) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert live_pids([child]) == [], "the child in the search process's group was ended too"
+
+
+def test_the_temporary_server_is_started_as_prefect_starts_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The argv and environment are those of Prefect's own `SubprocessASGIServer._run_uvicorn_command`."""
+    from prefect.server.api import server as prefect_server
+
+    started: list[tuple[list[str], dict[str, str]]] = []
+    monkeypatch.setattr(prefect_server.subprocess, "Popen", lambda args, env, **_: started.append((args, env)))
+    prefect_server.SubprocessASGIServer(port=8123)._run_uvicorn_command()
+    prefect_argv, prefect_env = started[0]
+
+    argv, extra = temporary_server_argv(8123)
+
+    assert argv == prefect_argv
+    assert {key: prefect_env[key] for key in extra} == extra
+
+
+def test_the_temporary_server_is_stopped_by_pid_only_while_that_pid_is_a_server() -> None:
+    """A pid that is not (or no longer) a Prefect server is never signalled."""
+    sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
+    other = subprocess.Popen(sleeper)
+    server_like = subprocess.Popen([*sleeper, "--factory", "prefect.server.api.server:create_app"])
+    try:
+        stop_temporary_server(other.pid)
+        stop_temporary_server(server_like.pid)
+
+        assert server_like.wait(timeout=30) == -signal.SIGTERM
+        assert other.poll() is None
+    finally:
+        for process in (other, server_like):
+            process.kill()
+            process.wait()
