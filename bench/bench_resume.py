@@ -111,9 +111,9 @@ def replicate(fasta: Path, copies: int, dest: Path, limit: int | None = None) ->
     return len(records) * copies
 
 
-def _prepare(backend: LocalBackend, query: Path, db: str) -> PreparedRun:
+def _prepare(backend: LocalBackend, query: Path, db: str, batch_len: int | None = None) -> PreparedRun:
     job_id = new_job_id()
-    spec = SearchSpec(program="blastp", query=str(query), db=db)
+    spec = SearchSpec(program="blastp", query=str(query), db=db, batch_len=batch_len)
     checked = check_search(spec, backend.settings.input_root_paths())
     return backend.prepare(job_id, checked, backend.settings.job_dir(job_id))
 
@@ -163,8 +163,10 @@ def _lost_row(store: StateStore, job_id: str) -> None:
     store.update(job_id, JobUpdate(phase=Phase.WORKER_LOST, error="Worker lost: killed by the benchmark"))
 
 
-def measure(backend: LocalBackend, store: StateStore, query: Path, queries: int, db: str) -> Outcome:
-    full = _prepare(backend, query, db)
+def measure(
+    backend: LocalBackend, store: StateStore, query: Path, queries: int, db: str, batch_len: int | None = None
+) -> Outcome:
+    full = _prepare(backend, query, db, batch_len)
     start = time.perf_counter()
     _submit(backend, full)
     _until_success(backend, full)
@@ -172,7 +174,7 @@ def measure(backend: LocalBackend, store: StateStore, query: Path, queries: int,
     full_render_s, full_hits = _render(backend, full)
     print(f"  full run: {full_run_s:.2f} s + render {full_render_s:.2f} s", flush=True)
 
-    killed = _prepare(backend, query, db)
+    killed = _prepare(backend, query, db, batch_len)
     killed_after_s = _kill_at_half(backend, killed)
     _lost_row(store, killed.job_id)
     ctx = StepContext(job_id=killed.job_id, store=store, backend=backend, settings=backend.settings)
@@ -205,7 +207,8 @@ def main(argv: list[str] | None = None) -> Outcome:
         settings = Settings(data_dir=tmp / "data", batch_retries=0, input_roots=str(tmp))
         store = open_store(f"sqlite:///{tmp / 'state.db'}")
         db = build_database(db_fasta, tmp / "db" / db_fasta.stem)
-        outcome = measure(LocalBackend(settings), store, query, queries, db)
+        # The smoke search is seconds of work, which the default runs as one batch: small batches, to have some to kill.
+        outcome = measure(LocalBackend(settings), store, query, queries, db, batch_len=2_000 if args.smoke else None)
         store.close()
     print(outcome.table())
     print(f"load average at end: {load_average()}")

@@ -120,6 +120,7 @@ def test_on_a_terminal_the_job_id_comes_first_then_one_live_display_then_the_sum
     assert re.search(r"(Starting|Prepare run|Submit job|BLAST run|Finalize & export)[^\n]* · \d", shown)
     assert f"Job {job_id}: " in shown and "completed (completed)" in shown
     assert "Hits: " in shown and f"blastflow results {job_id}" in shown
+    assert re.search(r"Prepare run .*1 batch: <?~?\d+ s of blastp work on all \d+ cores", shown), "sized by work"
     assert "Task run" not in shown, "Prefect's log lines went to the log file, not the terminal"
     log = Path(cli_env["BLASTFLOW_DATA_DIR"]) / "logs" / f"run-{job_id}.log"
     assert "Finished in state Completed" in log.read_text()
