@@ -10,6 +10,7 @@ import fcntl
 import os
 import re
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -95,6 +96,19 @@ class Terminal:
 
     def text(self) -> str:
         return self.output.decode(errors="replace")
+
+
+def search_processes(env: dict[str, str]) -> list[int]:
+    """Live search processes (`python -m ops.search_process`) started with this test's data dir."""
+    mine = f"BLASTFLOW_DATA_DIR={env['BLASTFLOW_DATA_DIR']}".encode()
+    found = []
+    for pid in live_pids(int(name) for name in os.listdir("/proc") if name.isdigit()):
+        try:
+            if "ops.search_process" in command_line(pid) and mine in Path(f"/proc/{pid}/environ").read_bytes():
+                found.append(pid)
+        except OSError:
+            continue
+    return found
 
 
 def job_processes(job_id: str) -> list[int]:
@@ -189,3 +203,45 @@ def test_help_documents_the_exit_codes_and_a_dry_run_still_prints_the_job_id_fir
     first, second = dry.output.splitlines()[:2]
     assert re.fullmatch(r"Job [0-9a-f-]{36}", first)
     assert second.startswith(f"Dry run of job {first.removeprefix('Job ')}: every check passed")
+
+
+def test_verbose_without_a_terminal_ctrl_c_leaves_the_job_running_and_blastflow_cancel_ends_it(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`--verbose` shows Prefect's lines and no display; SIGINT with no terminal to ask on leaves the search
+    running and says how to cancel it; `blastflow cancel` (no deployment: directly) then ends job and process.
+
+    Output to a file, not a pipe: the search process left running keeps writing to it after the CLI exits.
+    """
+    out = tmp_path / "out.txt"
+    with out.open("wb") as sink:
+        run = subprocess.Popen([*BLASTFLOW, "run", "--verbose", "--query", str(PROTEINS), "--db", str(PROTEINS),
+                                "--batch-len", "30000", "--options", "-threshold 6"],  # minutes of BLAST
+                               env=cli_env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=sink,
+                               stderr=subprocess.STDOUT)  # fmt: skip
+    deadline = time.monotonic() + LIMIT_S
+    while b"Task run 'poll" not in out.read_bytes():  # Prefect's own line: the BLAST run step has begun
+        assert time.monotonic() < deadline and run.poll() is None, out.read_text(errors="replace")
+        time.sleep(0.1)
+    run.send_signal(signal.SIGINT)
+    assert run.wait(timeout=60) == 130, out.read_text(errors="replace")
+    shown = out.read_text(errors="replace")
+    job_id = JOB_LINE.match(out.read_bytes()).group(1).decode()  # type: ignore[union-attr]
+
+    assert "Task run" in shown and "BLAST run:" not in shown, "Prefect's lines, not the display"
+    assert f"Job {job_id} keeps running" in shown and f"blastflow cancel {job_id}" in shown
+    store = open_store(cli_env["BLASTFLOW_STORE_URL"])
+    try:
+        assert store.get(job_id).phase is not Phase.CANCELLED  # type: ignore[union-attr]
+        cancel = subprocess.run([*BLASTFLOW, "cancel", job_id], env=cli_env, cwd=REPO, capture_output=True,
+                                text=True, timeout=LIMIT_S)  # fmt: skip
+        assert cancel.returncode == 0, cancel.stdout + cancel.stderr
+        job = store.get(job_id)
+    finally:
+        store.close()
+    assert job is not None and job.phase is Phase.CANCELLED
+    deadline = time.monotonic() + 60
+    while (job_processes(job_id) or search_processes(cli_env)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert job_processes(job_id) == [], "its supervisor and BLAST ended"
+    assert search_processes(cli_env) == [], "the search process it left running ended by itself"
