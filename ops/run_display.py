@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = ["READ_EVERY_S", "Followed", "Mode", "follow", "renderable"]
 
-READ_EVERY_S = 0.5
-ENDED_WAIT_S = 1.0  # how long `run` waits for the search process once the job has ended
+READ_EVERY_S = 0.25  # a row read from the store: cheap, and what `run` waits at most after the job ends
+ENDED_WAIT_S = 0.25  # then how long it waits for the search process (it may still render alignments, or exit)
 Mode = Literal["live", "plain", "quiet"]
 
 

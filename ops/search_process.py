@@ -16,6 +16,7 @@ process's group (ended with it) and the search process stops it when the flow is
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.util
 import json
@@ -187,6 +188,8 @@ def main() -> int:
     from flows.blast_search import blast_search
 
     server_pid = os.environ.get(SERVER_PID_ENV)
+    if server_pid:  # at exit, after Prefect's own exit handlers (registered later, run first) sent their last logs
+        atexit.register(stop_temporary_server, int(server_pid))
     try:
         if server_pid:  # the flow's imports above overlapped the server's start; now it must answer
             _wait_for_server(os.environ["PREFECT_API_URL"],
@@ -195,9 +198,6 @@ def main() -> int:
     except Exception as exc:  # the job row holds the error too; this line is for the log
         print(f"error: {sanitise(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
         return 1
-    finally:
-        if server_pid:
-            stop_temporary_server(int(server_pid))
     return 0
 
 
