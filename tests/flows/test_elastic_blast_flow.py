@@ -157,4 +157,5 @@ def test_empty_pod_logs_at_finalize_are_retried(pipeline, elb_world: ElbWorld, e
         assert any(line.startswith("── ") for line in (x.text for x in pipeline.read_logs(job_id, StepName.RUN).lines))
     else:
         assert len(retries) == 2
-        assert finalize_lines[-1] == "Pod logs unavailable: none could be read after 3 attempts"
+        before_alignments = [line for line in finalize_lines if not line.startswith("Alignments")]  # those come
+        assert before_alignments[-1] == "Pod logs unavailable: none could be read after 3 attempts"  # once completed
