@@ -32,7 +32,7 @@ from blastflow.backends.local.run_files import (
     read_state,
 )
 from blastflow.errors import BackendError, ConfigError, InputError
-from blastflow.hits import HIT_FIELDS, parse_outfmt6
+from blastflow.hits import HIT_FIELDS, Hit, parse_outfmt6
 from blastflow.process import alive
 from blastflow.results import merge_results
 from blastflow.search import PreparedRun, RunState, SearchSpec
@@ -117,6 +117,17 @@ def _running_blast_pids(run: PreparedRun) -> list[int]:
     return [p.pid for p in _pods(run) if p and p.phase is PodPhase.RUNNING and p.pid is not None]
 
 
+def _hits_of_a_run_that_succeeds(backend: LocalBackend, run: PreparedRun, tmp_path: Path) -> list[Hit]:
+    """Submit `run`, wait for it to end, check it succeeded, and merge its archives as finalize does."""
+    try:
+        assert _submit(backend, run).returncode == 0
+        _wait(lambda: backend.status(run).state is not RunState.RUNNING, "the run to end")
+    finally:
+        _kill_leftovers(run)
+    assert backend.status(run).state is RunState.SUCCESS
+    return merge_results(backend.fetch_results(run, tmp_path / "archives"), tmp_path / "results").hits
+
+
 def _kill_leftovers(run: PreparedRun) -> None:
     """Never leave a slow BLAST behind when a test fails half-way."""
     state = read_state(RunFiles(run.workdir).supervisor, SupervisorState)
@@ -180,13 +191,7 @@ def test_default_batching_by_work_gives_the_direct_hits(
         assert LocalConfig.model_validate_json(run.config_path.read_text()).threads_per_pod == cores
     else:
         assert len(run.batches) == 2 and run.batching.startswith("2 batches: <1 s of blastp work")
-    try:
-        assert _submit(backend, run).returncode == 0
-        _wait(lambda: backend.status(run).state is not RunState.RUNNING, "the run to end")
-    finally:
-        _kill_leftovers(run)
-    assert backend.status(run).state is RunState.SUCCESS
-    hits = merge_results(backend.fetch_results(run, tmp_path / "archives"), tmp_path / "results").hits
+    hits = _hits_of_a_run_that_succeeds(backend, run, tmp_path)
     direct = subprocess.run(
         ["blastp", "-query", str(sample["query"]), "-db", run.database, "-outfmt", "6 qseqid sseqid", *run.options],
         capture_output=True, text=True, check=True,
@@ -310,13 +315,7 @@ def test_query_text_with_shell_metacharacters_in_ids(sample: dict[str, Path], tm
     backend = _backend(tmp_path)
     spec = _blastp(sample, query=f">{weird} odd header\n{first.seq}\n", batch_len=None)
     run = backend.prepare("job-ids", check_search(spec), tmp_path / "job-ids")
-    try:
-        assert _submit(backend, run).returncode == 0
-        _wait(lambda: backend.status(run).state is not RunState.RUNNING, "the run to end")
-    finally:
-        _kill_leftovers(run)
-    assert backend.status(run).state is RunState.SUCCESS
-    hits = merge_results(backend.fetch_results(run, tmp_path / "archives"), tmp_path / "results").hits
+    hits = _hits_of_a_run_that_succeeds(backend, run, tmp_path)
     assert (hits[0].query, hits[0].subject, hits[0].pct_identity) == (weird, first.id, 100.0)
 
 
